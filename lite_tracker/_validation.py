@@ -1,0 +1,140 @@
+"""Input validation with MLflow's rules (``mlflow/utils/validation.py``); every failure is an
+:class:`~lite_tracker.errors.InvalidParameterValue` naming the offending item and the rule."""
+
+from __future__ import annotations
+
+import numbers
+import operator
+import posixpath
+import re
+from typing import Any
+
+from .errors import InvalidParameterValue
+
+MAX_KEY_LENGTH = 250
+MAX_PARAM_VALUE_LENGTH = 6000
+MAX_TAG_VALUE_LENGTH = 8000
+MAX_EXPERIMENT_NAME_LENGTH = 500
+MAX_EXPERIMENT_TAG_VALUE_LENGTH = 5000
+
+_KEY_RE = re.compile(r"^[/\w.\- :]*$")
+_RUN_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
+_EXPERIMENT_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,63}$")
+_KEY_RULE = (
+    "Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), "
+    "colons (:) and slashes (/), may not be empty, '.', start with '/' or '..', or contain '//', "
+    f"and may be at most {MAX_KEY_LENGTH} characters long"
+)
+
+# Keys seen valid before: the hot logging path checks a set instead of a regex.
+_valid_keys: set[str] = set()
+
+
+def validate_key(key: Any, kind: str) -> str:
+    """Check a metric, param or tag name; return it.
+
+    Example:
+        >>> validate_key("train/loss", "metric")
+        'train/loss'
+    """
+    if key in _valid_keys:
+        return key  # type: ignore[no-any-return]
+    if not isinstance(key, str):
+        raise InvalidParameterValue(f"Invalid {kind} name: {key!r} is a {type(key).__name__}, not a string.")
+    if len(key) > MAX_KEY_LENGTH or not _KEY_RE.match(key) or posixpath.normpath(key) != key:
+        raise InvalidParameterValue(f"Invalid {kind} name: {key!r}. {_KEY_RULE}.")
+    if len(_valid_keys) < 100_000:
+        _valid_keys.add(key)
+    return key
+
+
+def validate_metric_value(key: str, value: Any) -> float:
+    """Return ``value`` as a float; numbers only (bool and None are rejected), NaN and +-inf kept."""
+    if type(value) is float:
+        return value
+    if isinstance(value, numbers.Number) and not isinstance(value, bool):
+        try:
+            return float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError) as e:
+            raise InvalidParameterValue(
+                f"Got invalid value {value!r} for metric {key!r}: it cannot be converted to a 64-bit float."
+            ) from e
+    raise InvalidParameterValue(
+        f"Got invalid value {value!r} for metric {key!r}. "
+        "Please specify value as a number (int or float; NaN and +-inf are allowed, bool and None are not)."
+    )
+
+
+def validate_int(value: Any, what: str, key: str, minimum: int | None = None) -> int:
+    """Return an integer step or timestamp; bool, float and str are rejected."""
+    if type(value) is not int:
+        if isinstance(value, bool) or isinstance(value, float):
+            raise InvalidParameterValue(f"Got invalid {what} {value!r} for metric {key!r}: it must be an integer.")
+        try:
+            value = operator.index(value)
+        except TypeError as e:
+            raise InvalidParameterValue(
+                f"Got invalid {what} {value!r} for metric {key!r}: it must be an integer."
+            ) from e
+    if minimum is not None and value < minimum:
+        raise InvalidParameterValue(f"Got invalid {what} {value} for metric {key!r}: it must be >= {minimum}.")
+    if not -(2**63) <= value < 2**63:
+        raise InvalidParameterValue(f"Got invalid {what} {value} for metric {key!r}: it must fit in 64 bits.")
+    return int(value)
+
+
+def validate_param(key: Any, value: Any) -> tuple[str, str]:
+    """Check a param; values are stored as ``str(value)`` of at most 6000 characters."""
+    key = validate_key(key, "param")
+    text = str(value)
+    if len(text) > MAX_PARAM_VALUE_LENGTH:
+        raise InvalidParameterValue(
+            f"Param value for key {key!r} is {len(text)} characters long; "
+            f"the limit is {MAX_PARAM_VALUE_LENGTH}."
+        )
+    return key, text
+
+
+def validate_tag(key: Any, value: Any, limit: int = MAX_TAG_VALUE_LENGTH) -> tuple[str, str]:
+    """Check a tag; values are stored as ``str(value)`` of at most ``limit`` characters."""
+    key = validate_key(key, "tag")
+    text = str(value)
+    if len(text) > limit:
+        raise InvalidParameterValue(
+            f"Tag value for key {key!r} is {len(text)} characters long; the limit is {limit}."
+        )
+    return key, text
+
+
+def validate_run_id(run_id: Any) -> str:
+    """Check the format of a run id (MLflow's regex)."""
+    if not isinstance(run_id, str) or not _RUN_ID_RE.match(run_id):
+        raise InvalidParameterValue(
+            f"Invalid run ID: {run_id!r}. A run ID starts with a letter or digit and has at most 256 "
+            "letters, digits, '_' or '-'."
+        )
+    return run_id
+
+
+def validate_experiment_id(experiment_id: Any) -> str:
+    """Check the format of an experiment id (MLflow's regex); ints are accepted and converted."""
+    if isinstance(experiment_id, int) and not isinstance(experiment_id, bool):
+        experiment_id = str(experiment_id)
+    if not isinstance(experiment_id, str) or not _EXPERIMENT_ID_RE.match(experiment_id):
+        raise InvalidParameterValue(
+            f"Invalid experiment ID: {experiment_id!r}. An experiment ID starts with a letter or digit "
+            "and has at most 64 letters, digits, '_' or '-'."
+        )
+    return experiment_id
+
+
+def validate_experiment_name(name: Any) -> str:
+    """Check an experiment name: a non-empty string of at most 500 characters."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidParameterValue(f"Invalid experiment name: {name!r}. It must be a non-empty string.")
+    if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
+        raise InvalidParameterValue(
+            f"Experiment name is {len(name)} characters long; the limit is {MAX_EXPERIMENT_NAME_LENGTH}."
+        )
+    return name
+

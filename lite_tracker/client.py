@@ -1,0 +1,547 @@
+"""MlflowClient: MLflow's object API over the embedded store.
+
+Every client of one store file in a process shares one :class:`_Backend` (store, write buffer, run
+cache), so the process has one writer per store and always reads its own writes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from . import _context
+from . import _validation as v
+from ._ids import time_sortable_hex
+from .artifacts import ArtifactRepository, check_artifact_path
+from .buffer import WriteBuffer
+from .entities import (
+    Experiment, FileInfo, LifecycleStage, Metric, PagedList, Param, Run, RunData, RunInfo, RunStatus, RunTag, ViewType,
+)
+from .errors import InvalidParameterValue, ResourceNotFound
+from .settings import Settings, resolve_settings
+from .store.duckdb_store import DuckDBStore
+from .store.segments import EXPERIMENT_TAGS, PARAMS, RUNS, TAGS
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+_RUN_NAME_TAG = "mlflow.runName"
+
+
+@dataclass
+class _RunState:
+    """What this process knows of a run it logs to: enough to validate without reading the store."""
+
+    experiment_id: str
+    artifact_uri: str
+    lifecycle_stage: str
+    params: dict[str, str] = field(default_factory=dict)
+
+
+class _Backend:
+    """The store, write buffer and run cache of one store file in this process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = DuckDBStore(settings)
+        self.buffer = WriteBuffer(self.store)
+        self.runs: dict[str, _RunState] = {}
+        self.experiments: dict[str, tuple[float, Experiment]] = {}
+        self.store.start_compactor()
+
+    def close(self) -> None:
+        self.buffer.close()
+        self.store.stop_compactor()
+
+    def after_fork_in_child(self) -> None:
+        self.buffer.after_fork_in_child()
+        self.store.after_fork_in_child()
+        self.store.start_compactor()
+
+
+_backends: dict[Path, _Backend] = {}
+_backends_lock = threading.Lock()
+
+
+def _backend(settings: Settings) -> _Backend:
+    with _backends_lock:
+        b = _backends.get(settings.store_path)
+        if b is None or b.settings != settings:
+            if b is not None:
+                b.close()
+            b = _backends[settings.store_path] = _Backend(settings)
+        return b
+
+
+def flush_all() -> None:
+    """Make everything logged so far in this process durable."""
+    for b in list(_backends.values()):
+        b.buffer.flush()
+
+
+def _close_all() -> None:
+    for b in list(_backends.values()):
+        b.close()
+
+
+def _reset_after_fork() -> None:
+    global _backends_lock
+    _backends_lock = threading.Lock()
+    for b in _backends.values():
+        b.after_fork_in_child()
+
+
+atexit.register(_close_all)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class MlflowClient:
+    """MLflow's ``MlflowClient`` over a local lite_tracker store.
+
+    Args:
+        tracking_uri: A path to the store's DuckDB file or folder (``file:`` and ``duckdb:`` URIs too).
+            Defaults to the URI given to ``set_tracking_uri``, then ``LITE_TRACKER_URI``, then a local ``MLFLOW_TRACKING_URI``, then
+            ``./lite_tracker.duckdb``.
+        registry_uri: Accepted for MLflow compatibility; the registry lives in the same store.
+
+    Example:
+        >>> client = MlflowClient(tracking_uri=str(tmp / "t.duckdb"))  # doctest: +SKIP
+        >>> run = client.create_run("0")  # doctest: +SKIP
+        >>> client.log_metric(run.info.run_id, "loss", 0.5)  # doctest: +SKIP
+    """
+
+    def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None,
+                 *, settings: Settings | None = None) -> None:
+        self._settings = settings or resolve_settings(tracking_uri or _context.state.tracking_uri)
+        self._b = _backend(self._settings)
+        self._store = self._b.store
+
+    @property
+    def tracking_uri(self) -> str:
+        """The store's DuckDB file path."""
+        return self._settings.tracking_uri
+
+    def flush(self) -> None:
+        """Write everything this process logged to this store; durable on return."""
+        self._b.buffer.flush()
+
+    def _read(self) -> DuckDBStore:
+        """The store, after making this process's buffered writes visible to queries."""
+        self._b.buffer.flush()
+        return self._store
+
+    # ------------------------------------------------------------ experiments
+
+    def create_experiment(self, name: str, artifact_location: str | None = None,
+                          tags: dict[str, Any] | None = None) -> str:
+        """Create an experiment and return its id; the name must be unused (deleted ones count)."""
+        name = v.validate_experiment_name(name)
+        tag_map = dict(v.validate_tag(k, val, v.MAX_EXPERIMENT_TAG_VALUE_LENGTH) for k, val in (tags or {}).items())
+        if artifact_location is not None and not isinstance(artifact_location, str):
+            raise InvalidParameterValue(f"artifact_location must be a string, got {artifact_location!r}.")
+        return self._read().create_experiment(name, artifact_location, tag_map)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """The experiment with this id (RESOURCE_DOES_NOT_EXIST if none)."""
+        experiment_id = v.validate_experiment_id(experiment_id)
+        exp = self._read().get_experiment(experiment_id)
+        if exp is None:
+            raise ResourceNotFound(f"No Experiment with id={experiment_id} exists")
+        return exp
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        """The experiment with this name, or None."""
+        if not isinstance(name, str):
+            raise InvalidParameterValue(f"Experiment name must be a string, got {name!r}.")
+        return self._read().get_experiment_by_name(name)
+
+    def _cached_experiment(self, experiment_id: str) -> Experiment:
+        """An experiment by id, cached for a second (run creation must not query the store each time)."""
+        hit = self._b.experiments.get(experiment_id)
+        if hit is not None and time.monotonic() - hit[0] < 1.0:
+            return hit[1]
+        exp = self.get_experiment(experiment_id)
+        self._b.experiments[experiment_id] = (time.monotonic(), exp)
+        return exp
+
+    def search_experiments(self, view_type: int = ViewType.ACTIVE_ONLY, max_results: int | None = None,
+                           filter_string: str | None = None, order_by: list[str] | None = None,
+                           page_token: str | None = None) -> PagedList[Experiment]:
+        """Experiments matching MLflow's experiment filter grammar, paged like MLflow."""
+        from .search import compile_search_experiments, decode_page_token, encode_page_token, validate_max_results
+
+        limit = validate_max_results(1000 if max_results is None else max_results)
+        offset = decode_page_token(page_token)
+        q = compile_search_experiments(filter_string, _stages(view_type), order_by, limit + 1, offset)
+        store = self._read()
+        with store.session() as con:
+            ids = [r[0] for r in con.execute(q.sql, q.params).fetchall()]
+            found = {e.experiment_id: e for e in store.experiments(
+                "experiment_id IN (SELECT unnest(?))", [ids[:limit]], con)}
+        token = encode_page_token(offset + limit) if len(ids) > limit else None
+        return PagedList([found[i] for i in ids[:limit] if i in found], token)
+
+    def list_experiments(self, view_type: int = ViewType.ACTIVE_ONLY, max_results: int | None = None,
+                         page_token: str | None = None) -> PagedList[Experiment]:
+        """MLflow 1.x name of :meth:`search_experiments` without a filter."""
+        return self.search_experiments(view_type, max_results, None, None, page_token)
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        """Give an experiment a new, unused name."""
+        exp = self.get_experiment(experiment_id)
+        new_name = v.validate_experiment_name(new_name)
+        if exp.lifecycle_stage != LifecycleStage.ACTIVE:
+            raise InvalidParameterValue(f"Cannot rename experiment {experiment_id}: it is deleted; restore it first.")
+        if new_name != exp.name:
+            self._store.update_experiment(exp.experiment_id, name=new_name)
+        self._b.experiments.pop(exp.experiment_id, None)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        """Soft-delete an experiment (its runs stay; restore with :meth:`restore_experiment`)."""
+        exp = self.get_experiment(experiment_id)
+        if exp.experiment_id == "0":
+            raise InvalidParameterValue("Cannot delete the default experiment '0'. This is an internally reserved experiment.")
+        self._store.update_experiment(exp.experiment_id, lifecycle_stage=LifecycleStage.DELETED)
+        self._b.experiments.pop(exp.experiment_id, None)
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        """Undo :meth:`delete_experiment`."""
+        exp = self.get_experiment(experiment_id)
+        self._store.update_experiment(exp.experiment_id, lifecycle_stage=LifecycleStage.ACTIVE)
+        self._b.experiments.pop(exp.experiment_id, None)
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
+        """Set a tag on an experiment."""
+        exp = self.get_experiment(experiment_id)
+        key, text = v.validate_tag(key, value, v.MAX_EXPERIMENT_TAG_VALUE_LENGTH)
+        self._store.write({EXPERIMENT_TAGS.events: {"experiment_id": [exp.experiment_id], "key": [key],
+                                                    "value": [text], "seq": [self._store.clock()]}})
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Remove a tag from an experiment."""
+        exp = self.get_experiment(experiment_id)
+        if key not in exp.tags:
+            raise ResourceNotFound(f"No tag with name: {key} in experiment with id {experiment_id}")
+        self._store.write({EXPERIMENT_TAGS.events: {"experiment_id": [exp.experiment_id], "key": [key],
+                                                    "value": [None], "seq": [self._store.clock()]}})
+
+    # ------------------------------------------------------------ runs
+
+    def create_run(self, experiment_id: str, start_time: int | None = None, tags: dict[str, Any] | None = None,
+                   run_name: str | None = None) -> Run:
+        """Create a RUNNING run in an active experiment; this process holds its liveness lock."""
+        experiment_id = v.validate_experiment_id(experiment_id)
+        exp = self._cached_experiment(experiment_id)
+        if exp.lifecycle_stage != LifecycleStage.ACTIVE:
+            raise InvalidParameterValue(
+                f"The experiment {experiment_id} must be in the 'active' state to create a run in it. "
+                "Current state is deleted."
+            )
+        tag_map = dict(v.validate_tag(k, val) for k, val in (tags or {}).items())
+        if run_name is None:
+            run_name = tag_map.get(_RUN_NAME_TAG) or _random_run_name()
+        elif not isinstance(run_name, str):
+            raise InvalidParameterValue(f"run_name must be a string, got {run_name!r}.")
+        elif _RUN_NAME_TAG in tag_map and tag_map[_RUN_NAME_TAG] != run_name:
+            raise InvalidParameterValue(
+                f"Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values "
+                f"(run_name='{run_name}', mlflow.runName='{tag_map[_RUN_NAME_TAG]}')."
+            )
+        tag_map[_RUN_NAME_TAG] = run_name
+        start = _now_ms() if start_time is None else v.validate_int(start_time, "start_time", "run", 0)
+        user = tag_map.get("mlflow.user", "")
+        run_id = time_sortable_hex()
+        artifact_uri = f"{exp.artifact_location.rstrip('/')}/{run_id}/artifacts"
+        self._store.liveness.hold(run_id)
+        seq = self._store.clock()
+        self._b.runs[run_id] = _RunState(experiment_id, artifact_uri, LifecycleStage.ACTIVE)
+        self._b.buffer.add_events(RUNS.events, [(run_id, experiment_id, run_name, user, "RUNNING", start, None,
+                                                 LifecycleStage.ACTIVE, artifact_uri, seq)])
+        self._b.buffer.add_events(TAGS.events, [(run_id, k, val, seq) for k, val in tag_map.items()])
+        info = RunInfo(run_id, experiment_id, run_name, user, "RUNNING", start, None, LifecycleStage.ACTIVE,
+                       artifact_uri)
+        return Run(info, RunData({}, {}, dict(tag_map)))
+
+    def get_run(self, run_id: str) -> Run:
+        """The run with its latest metrics, params and tags (RESOURCE_DOES_NOT_EXIST if unknown)."""
+        return self._read().get_run(v.validate_run_id(run_id))
+
+    def _state(self, run_id: str) -> _RunState:
+        """This process's view of a run it logs to, loaded from the store on first use."""
+        state = self._b.runs.get(run_id)
+        if state is None:
+            run = self.get_run(run_id)
+            state = _RunState(run.info.experiment_id, run.info.artifact_uri, run.info.lifecycle_stage,
+                              dict(run.data.params))
+            self._b.runs[run_id] = state
+        return state
+
+    def _active_state(self, run_id: str) -> _RunState:
+        state = self._b.runs.get(run_id) or self._state(v.validate_run_id(run_id))
+        if state.lifecycle_stage != LifecycleStage.ACTIVE:
+            raise InvalidParameterValue(
+                f"The run {run_id} must be in the 'active' state. Current state is {state.lifecycle_stage}."
+            )
+        return state
+
+    def _run_event(self, run_id: str, **fields: Any) -> None:
+        row = tuple(fields.get(name) for name in RUNS.column_names[1:-1])
+        self._b.buffer.add_events(RUNS.events, [(run_id, *row, self._store.clock())])
+
+    def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
+        """Change a run's status and/or name (the name also sets the ``mlflow.runName`` tag)."""
+        self._active_state(run_id)
+        if status is not None:
+            _check_status(status)
+        if name is not None and not isinstance(name, str):
+            raise InvalidParameterValue(f"Run name must be a string, got {name!r}.")
+        if status == "RUNNING":
+            self._store.liveness.hold(run_id)
+        self._run_event(run_id, status=status, run_name=name)
+        if name is not None:
+            self._b.buffer.add_events(TAGS.events, [(run_id, _RUN_NAME_TAG, name, self._store.clock())])
+
+    def set_terminated(self, run_id: str, status: str | None = None, end_time: int | None = None) -> None:
+        """End a run (FINISHED by default); durable on return, then its liveness lock is released."""
+        self._active_state(run_id)
+        status = "FINISHED" if status is None else status
+        _check_status(status)
+        end = _now_ms() if end_time is None else v.validate_int(end_time, "end_time", "run", 0)
+        self._run_event(run_id, status=status, end_time=end)
+        self._b.buffer.flush()
+        if RunStatus.is_terminated(status):
+            self._store.liveness.release(run_id)
+
+    def delete_run(self, run_id: str) -> None:
+        """Soft-delete a run (restore with :meth:`restore_run`)."""
+        state = self._state(v.validate_run_id(run_id))
+        self._run_event(run_id, lifecycle_stage=LifecycleStage.DELETED)
+        state.lifecycle_stage = LifecycleStage.DELETED
+
+    def restore_run(self, run_id: str) -> None:
+        """Undo :meth:`delete_run`."""
+        state = self._state(v.validate_run_id(run_id))
+        self._run_event(run_id, lifecycle_stage=LifecycleStage.ACTIVE)
+        state.lifecycle_stage = LifecycleStage.ACTIVE
+
+    def log_metric(self, run_id: str, key: str, value: float, timestamp: int | None = None,
+                   step: int | None = None, synchronous: bool | None = None, **_: Any) -> None:
+        """Log one metric point (``step`` defaults to 0, ``timestamp`` to now in ms)."""
+        if run_id not in self._b.runs or self._b.runs[run_id].lifecycle_stage != LifecycleStage.ACTIVE:
+            self._active_state(run_id)
+        key = v.validate_key(key, "metric")
+        value = v.validate_metric_value(key, value)
+        ts = _now_ms() if timestamp is None else v.validate_int(timestamp, "timestamp", key, 0)
+        st = 0 if step is None else v.validate_int(step, "step", key)
+        self._b.buffer.add_metric(run_id, key, value, ts, st)
+        if synchronous:
+            self._b.buffer.flush()
+
+    def log_metrics_dict(self, run_id: str, metrics: dict[str, Any], step: int | None = None,
+                         timestamp: int | None = None) -> None:
+        """Log several metrics at one step and timestamp (what fluent ``log_metrics`` calls)."""
+        if run_id not in self._b.runs or self._b.runs[run_id].lifecycle_stage != LifecycleStage.ACTIVE:
+            self._active_state(run_id)
+        if not isinstance(metrics, dict):
+            raise InvalidParameterValue(f"metrics must be a dict of name -> number, got {type(metrics).__name__}.")
+        keys = [v.validate_key(k, "metric") for k in metrics]
+        values = [val if type(val) is float else v.validate_metric_value(k, val) for k, val in metrics.items()]
+        ts = _now_ms() if timestamp is None else v.validate_int(timestamp, "timestamp", "metrics", 0)
+        st = 0 if step is None else v.validate_int(step, "step", "metrics")
+        n = len(keys)
+        self._b.buffer.add_metrics(run_id, keys, values, [ts] * n, [st] * n)
+
+    def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
+        """Log a param; returns ``value``. Params are immutable: a different value raises."""
+        self.log_batch(run_id, params=[Param(key, value)], synchronous=synchronous)
+        return value
+
+    def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
+        """Set a tag (last write wins); ``mlflow.runName`` also renames the run."""
+        self.log_batch(run_id, tags=[RunTag(key, value)], synchronous=synchronous)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove a tag (RESOURCE_DOES_NOT_EXIST if the run has no such tag)."""
+        self._active_state(run_id)
+        if key not in self.get_run(run_id).data.tags:
+            raise ResourceNotFound(f"No tag with name: {key} in run with id {run_id}")
+        self._b.buffer.add_events(TAGS.events, [(run_id, key, None, self._store.clock())])
+
+    def log_batch(self, run_id: str, metrics: Sequence[Metric] = (), params: Sequence[Param] = (),
+                  tags: Sequence[RunTag] = (), synchronous: bool | None = None) -> None:
+        """Log metrics, params and tags together; all are validated before anything is written."""
+        state = self._active_state(run_id)
+        m_keys, m_values, m_ts, m_steps = [], [], [], []
+        for m in metrics:
+            key = v.validate_key(m.key, "metric")
+            m_keys.append(key)
+            m_values.append(v.validate_metric_value(key, m.value))
+            m_ts.append(v.validate_int(m.timestamp, "timestamp", key, 0))
+            m_steps.append(v.validate_int(m.step, "step", key))
+        new_params: dict[str, str] = {}
+        for p in params:
+            key, text = v.validate_param(p.key, p.value)
+            if key in new_params and new_params[key] != text:
+                raise InvalidParameterValue(
+                    f"Duplicate parameter keys have been submitted: [{key!r}]. Please ensure the request "
+                    "contains only one param value per param key."
+                )
+            old = state.params.get(key)
+            if old is not None and old != text:
+                raise InvalidParameterValue(
+                    f"Changing param values is not allowed. Param with key='{key}' was already logged with "
+                    f"value='{old}' for run ID='{run_id}'. Attempted logging new value '{text}'."
+                )
+            new_params[key] = text
+        tag_rows = [v.validate_tag(t.key, t.value) for t in tags]
+        seq = self._store.clock()
+        fresh = [(run_id, k, val, seq) for k, val in new_params.items() if k not in state.params]
+        if fresh:
+            state.params.update(new_params)
+            self._b.buffer.add_events(PARAMS.events, fresh)
+        if tag_rows:
+            self._b.buffer.add_events(TAGS.events, [(run_id, k, val, seq) for k, val in tag_rows])
+            names = [val for k, val in tag_rows if k == _RUN_NAME_TAG]
+            if names:
+                self._run_event(run_id, run_name=names[-1])
+        if m_keys:
+            self._b.buffer.add_metrics(run_id, m_keys, m_values, m_ts, m_steps)
+        if synchronous:
+            self._b.buffer.flush()
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of one metric of a run, ordered by step then timestamp."""
+        run_id = v.validate_run_id(run_id)
+        v.validate_key(key, "metric")
+        store = self._read()
+        store.get_run(run_id)
+        return store.metric_history(run_id, key)
+
+    # ------------------------------------------------------------ artifacts
+
+    def _artifacts(self, run_id: str) -> ArtifactRepository:
+        return ArtifactRepository(self._state(v.validate_run_id(run_id)).artifact_uri)
+
+    def log_artifact(self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+        """Copy a local file into the run's artifacts (under ``artifact_path``)."""
+        self._artifacts(run_id).log_artifact(local_path, artifact_path)
+
+    def log_artifacts(self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+        """Copy a local folder's contents into the run's artifacts."""
+        self._artifacts(run_id).log_artifacts(local_dir, artifact_path)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        """Save ``text`` as an artifact file (UTF-8)."""
+        if not isinstance(text, str):
+            raise InvalidParameterValue(f"text must be a string, got {type(text).__name__}.")
+        self._artifacts(run_id).write_bytes(text.encode("utf-8"), artifact_file)
+
+    def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
+        """Save a JSON-serializable object as ``.json`` (or YAML for ``.yaml``/``.yml`` if PyYAML is there)."""
+        ext = os.path.splitext(artifact_file)[1].lower()
+        if ext in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError as e:
+                raise InvalidParameterValue("Logging a dict as YAML needs PyYAML (`pip install pyyaml`).") from e
+            text = yaml.safe_dump(dictionary, sort_keys=False)
+        else:
+            try:
+                text = json.dumps(dictionary, indent=2)
+            except (TypeError, ValueError) as e:
+                raise InvalidParameterValue(f"Cannot log dict as JSON: {e}") from e
+        self.log_text(run_id, text, artifact_file)
+
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
+        """Save a matplotlib or plotly figure (format from the file name)."""
+        from .artifacts import figure_bytes
+
+        self._artifacts(run_id).write_bytes(figure_bytes(figure, artifact_file), artifact_file)
+
+    def log_image(self, run_id: str, image: Any, artifact_file: str) -> None:
+        """Save a PIL image or numpy array as an image file."""
+        from .artifacts import image_bytes
+
+        self._artifacts(run_id).write_bytes(image_bytes(image, artifact_file), artifact_file)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        """Files and folders directly under ``path`` in the run's artifacts."""
+        return self._artifacts(run_id).list_artifacts(path)
+
+    def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
+        """Copy an artifact file or folder to a local folder; return its local path."""
+        return self._artifacts(run_id).download_artifacts(check_artifact_path(path), dst_path)
+
+    # ------------------------------------------------------------ search
+
+    def search_runs(self, experiment_ids: str | Sequence[str], filter_string: str = "",
+                    run_view_type: int = ViewType.ACTIVE_ONLY, max_results: int = 1000,
+                    order_by: list[str] | None = None, page_token: str | None = None) -> PagedList[Run]:
+        """Runs matching MLflow's filter grammar, ordered and paged like MLflow."""
+        from .search import compile_search_runs, decode_page_token, encode_page_token, validate_max_results
+
+        ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
+        ids = [v.validate_experiment_id(i) for i in ids]
+        limit = validate_max_results(max_results)
+        offset = decode_page_token(page_token)
+        q = compile_search_runs(ids, filter_string, _stages(run_view_type), order_by, limit + 1, offset)
+        store = self._read()
+        with store.session() as con:
+            run_ids = [r[0] for r in con.execute(q.sql, q.params).fetchall()]
+            runs = store.get_runs(run_ids[:limit], con)
+        token = encode_page_token(offset + limit) if len(run_ids) > limit else None
+        return PagedList(runs, token)
+
+    def search_runs_arrow(self, experiment_ids: Sequence[str], filter_string: str = "",
+                          run_view_type: int = ViewType.ACTIVE_ONLY, max_results: int = 100_000,
+                          order_by: list[str] | None = None) -> pa.Table:
+        """Like :meth:`search_runs`, as one wide Arrow table with MLflow's DataFrame columns."""
+        from .search import compile_search_runs, validate_max_results
+        from .search.frame import runs_table
+
+        ids = [v.validate_experiment_id(i) for i in experiment_ids]
+        limit = validate_max_results(max_results, maximum=10**9)
+        q = compile_search_runs(ids, filter_string, _stages(run_view_type), order_by, limit, 0)
+        with self._read().session() as con:
+            return runs_table(con, q)
+
+
+def _stages(view_type: int) -> tuple[str, ...]:
+    if view_type not in (ViewType.ACTIVE_ONLY, ViewType.DELETED_ONLY, ViewType.ALL):
+        raise InvalidParameterValue(
+            f"Invalid view type {view_type!r}: use ViewType.ACTIVE_ONLY (1), DELETED_ONLY (2) or ALL (3)."
+        )
+    return ViewType.stages(view_type)
+
+
+def _check_status(status: Any) -> None:
+    if status not in ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"):
+        raise InvalidParameterValue(
+            f"Invalid run status {status!r}: use one of RUNNING, SCHEDULED, FINISHED, FAILED, KILLED."
+        )
+
+
+_ADJECTIVES = ("able", "bold", "brave", "bright", "calm", "clever", "crisp", "eager", "fair", "gentle",
+               "glad", "honest", "keen", "kind", "lucky", "merry", "neat", "proud", "quick", "quiet",
+               "rare", "sharp", "shy", "smart", "swift", "tidy", "vivid", "warm", "wise", "zesty")
+_NOUNS = ("ant", "bass", "bear", "crane", "deer", "dove", "eel", "finch", "fox", "frog", "gull", "hare",
+          "hawk", "ibis", "lark", "lion", "lynx", "mole", "moth", "newt", "owl", "panda", "quail", "seal",
+          "shrew", "slug", "snail", "stork", "swan", "toad", "trout", "whale", "wolf", "wren", "yak")
+
+
+def _random_run_name() -> str:
+    """A readable name like MLflow's, e.g. ``swift-owl-042``."""
+    r = int.from_bytes(os.urandom(4), "big")
+    return f"{_ADJECTIVES[r % len(_ADJECTIVES)]}-{_NOUNS[r // 31 % len(_NOUNS)]}-{r // 1999 % 1000:03d}"
+

@@ -1,0 +1,453 @@
+"""MLflow's fluent API (``import lite_tracker as mlflow``): sugar over :class:`MlflowClient`.
+
+Like MLflow, logging without an active run starts one. The active run is per thread / asyncio task.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from . import _context
+from ._context import active_runs, state
+from .client import MlflowClient, flush_all
+from .entities import Experiment, Metric, Param, Run, RunTag, ViewType
+from .errors import InvalidParameterValue, LiteTrackerException, ResourceNotFound
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class ActiveRun(Run):
+    """The run returned by :func:`start_run`; a context manager that ends it.
+
+    On leaving the ``with`` block the run ends FINISHED, FAILED after an exception, or KILLED after
+    Ctrl-C.
+    """
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(run.info, run.data)
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
+        if exc_type is None:
+            status = "FINISHED"
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = "KILLED"
+        else:
+            status = "FAILED"
+        stack = active_runs.get()
+        if stack and stack[-1].info.run_id == self.info.run_id:
+            end_run(status)
+        return False
+
+
+def _client() -> MlflowClient:
+    c = state.client
+    if c is None:
+        c = state.client = MlflowClient(state.tracking_uri)
+    return c
+
+
+# ---------------------------------------------------------------- configuration
+
+def set_tracking_uri(uri: str | Path) -> None:
+    """Use the store at ``uri`` (a ``.duckdb`` path, a folder, or a ``file:``/``duckdb:`` URI).
+
+    Example:
+        >>> set_tracking_uri("runs/lite_tracker.duckdb")  # doctest: +SKIP
+    """
+    text = str(uri)
+    client = MlflowClient(text)  # validates and opens the store now: errors surface here
+    state.tracking_uri = text
+    state.client = client
+    state.experiment_id = None
+
+
+def get_tracking_uri() -> str:
+    """The path of the store the fluent API uses."""
+    return _client().tracking_uri
+
+
+def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
+    """Make an experiment active for new runs, creating it by name if needed."""
+    if (experiment_name is None) == (experiment_id is None):
+        raise InvalidParameterValue("Must specify exactly one of: `experiment_id` or `experiment_name`.")
+    client = _client()
+    if experiment_id is not None:
+        exp = client.get_experiment(experiment_id)
+    else:
+        found = client.get_experiment_by_name(experiment_name)  # type: ignore[arg-type]
+        if found is None:
+            try:
+                client.create_experiment(experiment_name)  # type: ignore[arg-type]
+            except LiteTrackerException as e:
+                if e.error_code != "RESOURCE_ALREADY_EXISTS":  # another process created it meanwhile
+                    raise
+            found = client.get_experiment_by_name(experiment_name)  # type: ignore[arg-type]
+        assert found is not None
+        exp = found
+    if exp.lifecycle_stage != "active":
+        raise InvalidParameterValue(
+            f"Cannot set a deleted experiment {exp.name!r} as the active experiment. "
+            "You can restore the experiment, or permanently delete the experiment to create a new one."
+        )
+    state.experiment_id = exp.experiment_id
+    return exp
+
+
+def create_experiment(name: str, artifact_location: str | None = None, tags: dict[str, Any] | None = None) -> str:
+    """Create an experiment; return its id."""
+    return _client().create_experiment(name, artifact_location, tags)
+
+
+def get_experiment(experiment_id: str) -> Experiment:
+    """The experiment with this id."""
+    return _client().get_experiment(experiment_id)
+
+
+def get_experiment_by_name(name: str) -> Experiment | None:
+    """The experiment with this name, or None."""
+    return _client().get_experiment_by_name(name)
+
+
+def delete_experiment(experiment_id: str) -> None:
+    """Soft-delete an experiment."""
+    _client().delete_experiment(experiment_id)
+
+
+def search_experiments(view_type: int = ViewType.ACTIVE_ONLY, max_results: int | None = None,
+                       filter_string: str | None = None, order_by: list[str] | None = None) -> list[Experiment]:
+    """All experiments matching the filter (every page)."""
+    client = _client()
+    out: list[Experiment] = []
+    token = None
+    while True:
+        page = client.search_experiments(view_type, max_results or 1000, filter_string, order_by, token)
+        out.extend(page)
+        token = page.token
+        if token is None or (max_results is not None and len(out) >= max_results):
+            return out[:max_results] if max_results is not None else out
+
+
+def _active_experiment_id() -> str:
+    if state.experiment_id is not None:
+        return state.experiment_id
+    name = os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    if name:
+        return set_experiment(experiment_name=name).experiment_id
+    return os.environ.get("MLFLOW_EXPERIMENT_ID") or "0"
+
+
+# ---------------------------------------------------------------- runs
+
+def start_run(run_id: str | None = None, experiment_id: str | None = None, run_name: str | None = None,
+              nested: bool = False, parent_run_id: str | None = None, tags: dict[str, Any] | None = None,
+              description: str | None = None, log_system_metrics: bool | None = None) -> ActiveRun:
+    """Start a run (or resume ``run_id``) and make it active; use it as a context manager.
+
+    Example:
+        >>> with start_run(run_name="baseline") as run:  # doctest: +SKIP
+        ...     log_param("lr", 0.01)
+    """
+    stack = active_runs.get()
+    if stack and not nested:
+        raise LiteTrackerException(
+            f"Run with UUID {stack[-1].info.run_id} is already active. To start a new run, first end the "
+            "current run with lite_tracker.end_run(). To start a nested run, call start_run with nested=True",
+            "INVALID_STATE",
+        )
+    client = _client()
+    parent = parent_run_id or (stack[-1].info.run_id if nested and stack else None)
+    extra = dict(tags or {})
+    if parent:
+        extra["mlflow.parentRunId"] = parent
+    if description is not None:
+        extra["mlflow.note.content"] = description
+    run_id = run_id or os.environ.get("MLFLOW_RUN_ID") or None
+    if run_id:
+        existing = client.get_run(run_id)
+        if existing.info.lifecycle_stage != "active":
+            raise InvalidParameterValue(f"Cannot start run with ID {run_id} because it is in the deleted state.")
+        if experiment_id is not None and str(experiment_id) != existing.info.experiment_id:
+            raise InvalidParameterValue(
+                f"The run {run_id} belongs to experiment {existing.info.experiment_id}, not {experiment_id}."
+            )
+        client.update_run(run_id, status="RUNNING", name=run_name)
+        for k, val in extra.items():
+            client.set_tag(run_id, k, val)
+        run = client.get_run(run_id)
+    else:
+        exp_id = str(experiment_id) if experiment_id is not None else _active_experiment_id()
+        run = client.create_run(exp_id, tags={**_system_tags(), **extra}, run_name=run_name)
+    active = ActiveRun(run)
+    _context.install_hooks()
+    state.started[run.info.run_id] = client
+    active_runs.set(stack + (active,))
+    return active
+
+
+def end_run(status: str = "FINISHED") -> None:
+    """End the active run (FINISHED by default); everything it logged is durable on return."""
+    stack = active_runs.get()
+    if not stack:
+        return
+    run = stack[-1]
+    active_runs.set(stack[:-1])
+    client = state.started.pop(run.info.run_id, None) or _client()
+    client.set_terminated(run.info.run_id, status)
+    state.last_run_id = run.info.run_id
+
+
+def active_run() -> ActiveRun | None:
+    """The active run of this thread, or None."""
+    stack = active_runs.get()
+    return stack[-1] if stack else None
+
+
+def last_active_run() -> Run | None:
+    """The active run, or else the run most recently ended in this process (fetched fresh)."""
+    current = active_run()
+    run_id = current.info.run_id if current else state.last_run_id
+    return _client().get_run(run_id) if run_id else None
+
+
+def _run_id(run_id: str | None = None) -> str:
+    if run_id:
+        return run_id
+    stack = active_runs.get()
+    return stack[-1].info.run_id if stack else start_run().info.run_id
+
+
+def get_run(run_id: str) -> Run:
+    """A run by id."""
+    return _client().get_run(run_id)
+
+
+def delete_run(run_id: str) -> None:
+    """Soft-delete a run."""
+    _client().delete_run(run_id)
+
+
+# ---------------------------------------------------------------- logging
+
+def log_metric(key: str, value: float, step: int | None = None, synchronous: bool | None = None,
+               timestamp: int | None = None, run_id: str | None = None, **_: Any) -> None:
+    """Log one metric point to the active run (started if there is none)."""
+    stack = active_runs.get()
+    rid = run_id or (stack[-1].info.run_id if stack else _run_id())
+    _client().log_metric(rid, key, value, timestamp, step, synchronous)
+
+
+def log_metrics(metrics: dict[str, float], step: int | None = None, synchronous: bool | None = None,
+                run_id: str | None = None, timestamp: int | None = None, **_: Any) -> None:
+    """Log several metrics at one step."""
+    rid = _run_id(run_id)
+    client = _client()
+    client.log_metrics_dict(rid, metrics, step, timestamp)
+    if synchronous:
+        client.flush()
+
+
+def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
+    """Log a param (immutable); returns ``value``."""
+    return _client().log_param(_run_id(), key, value, synchronous)
+
+
+def log_params(params: dict[str, Any], synchronous: bool | None = None, run_id: str | None = None) -> None:
+    """Log several params at once (validated together)."""
+    if not isinstance(params, dict):
+        raise InvalidParameterValue(f"params must be a dict, got {type(params).__name__}.")
+    _client().log_batch(_run_id(run_id), params=[Param(k, val) for k, val in params.items()],
+                        synchronous=synchronous)
+
+
+def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
+    """Set a tag on the active run."""
+    _client().set_tag(_run_id(), key, value, synchronous)
+
+
+def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> None:
+    """Set several tags on the active run."""
+    if not isinstance(tags, dict):
+        raise InvalidParameterValue(f"tags must be a dict, got {type(tags).__name__}.")
+    _client().log_batch(_run_id(), tags=[RunTag(k, val) for k, val in tags.items()], synchronous=synchronous)
+
+
+def delete_tag(key: str) -> None:
+    """Delete a tag of the active run."""
+    _client().delete_tag(_run_id(), key)
+
+
+def log_artifact(local_path: str, artifact_path: str | None = None, run_id: str | None = None) -> None:
+    """Copy a local file into the active run's artifacts."""
+    _client().log_artifact(_run_id(run_id), local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str, artifact_path: str | None = None, run_id: str | None = None) -> None:
+    """Copy a local folder's contents into the active run's artifacts."""
+    _client().log_artifacts(_run_id(run_id), local_dir, artifact_path)
+
+
+def log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:
+    """Save text as an artifact file."""
+    _client().log_text(_run_id(run_id), text, artifact_file)
+
+
+def log_dict(dictionary: Any, artifact_file: str, run_id: str | None = None) -> None:
+    """Save a dict as a JSON (or YAML) artifact file."""
+    _client().log_dict(_run_id(run_id), dictionary, artifact_file)
+
+
+def log_figure(figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None) -> None:
+    """Save a matplotlib or plotly figure as an artifact file."""
+    _client().log_figure(_run_id(), figure, artifact_file)
+
+
+def log_image(image: Any, artifact_file: str | None = None, **_: Any) -> None:
+    """Save a PIL image or numpy array as an image artifact."""
+    if not artifact_file:
+        raise InvalidParameterValue("log_image needs artifact_file, e.g. 'images/sample.png'.")
+    _client().log_image(_run_id(), image, artifact_file)
+
+
+def get_artifact_uri(artifact_path: str | None = None) -> str:
+    """Where the active run's artifacts (or one of them) live."""
+    from .artifacts import check_artifact_path
+
+    rid = _run_id()
+    run = active_run()
+    base = run.info.artifact_uri if run and run.info.run_id == rid else _client().get_run(rid).info.artifact_uri
+    rel = check_artifact_path(artifact_path)
+    return f"{base}/{rel}" if rel else base
+
+
+def flush() -> None:
+    """Make everything logged so far in this process durable (all stores)."""
+    flush_all()
+
+
+# ---------------------------------------------------------------- search
+
+def search_runs(experiment_ids: list[str] | None = None, filter_string: str = "",
+                run_view_type: int = ViewType.ACTIVE_ONLY, max_results: int = 100_000,
+                order_by: list[str] | None = None, output_format: str = "pandas",
+                search_all_experiments: bool = False, experiment_names: list[str] | None = None) -> Any:
+    """Runs matching the filter, as a pandas DataFrame (MLflow's columns) or a list of Runs."""
+    client = _client()
+    if experiment_ids and experiment_names:
+        raise InvalidParameterValue("Only experiment_ids or experiment_names can be used, but not both")
+    if experiment_names:
+        ids = []
+        for name in experiment_names:
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise ResourceNotFound(f"No experiment named {name!r}.")
+            ids.append(exp.experiment_id)
+    elif experiment_ids:
+        ids = [str(i) for i in ([experiment_ids] if isinstance(experiment_ids, str) else experiment_ids)]
+    elif search_all_experiments:
+        ids = [e.experiment_id for e in search_experiments(view_type=ViewType.ALL)]
+    else:
+        ids = [_active_experiment_id()]
+    if output_format == "list":
+        out: list[Run] = []
+        token = None
+        while len(out) < max_results:
+            page = client.search_runs(ids, filter_string, run_view_type, min(max_results - len(out), 50_000),
+                                      order_by, token)
+            out.extend(page)
+            token = page.token
+            if token is None:
+                break
+        return out
+    if output_format != "pandas":
+        raise InvalidParameterValue(f"Unsupported output format {output_format!r}: use 'pandas' or 'list'.")
+    table = client.search_runs_arrow(ids, filter_string, run_view_type, max_results, order_by)
+    return _to_pandas(table)
+
+
+def _to_pandas(table: Any) -> pd.DataFrame:
+    try:
+        import pandas  # noqa: F401
+    except ImportError as e:
+        raise LiteTrackerException(
+            "search_runs(output_format='pandas') needs pandas: `pip install 'lite-tracker[pandas]'`, or pass "
+            "output_format='list'.", "INVALID_PARAMETER_VALUE"
+        ) from e
+    return table.to_pandas()
+
+
+# ---------------------------------------------------------------- system tags
+
+_system_tags_cache: dict[str, str] | None = None
+
+
+def _system_tags() -> dict[str, str]:
+    """MLflow's standard tags: user, source name and type, git commit when inside a checkout."""
+    global _system_tags_cache
+    if _system_tags_cache is None:
+        tags = {"mlflow.user": _user(), "mlflow.source.type": "NOTEBOOK" if "ipykernel" in sys.modules else "LOCAL"}
+        main = sys.argv[0] if sys.argv and sys.argv[0] else ""
+        source = Path(main).absolute() if main and main != "-c" and Path(main).exists() else None
+        tags["mlflow.source.name"] = str(source) if source else (main or "<console>")
+        commit = _git_commit((source.parent if source else Path.cwd()))
+        if commit:
+            tags["mlflow.source.git.commit"] = commit
+        _system_tags_cache = tags
+    return dict(_system_tags_cache)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _git_commit(start: Path) -> str | None:
+    """The HEAD commit of the git checkout containing ``start`` (read from files, no git binary)."""
+    for folder in (start, *start.parents):
+        git = folder / ".git"
+        if git.is_file():  # worktree or submodule: "gitdir: <path>"
+            text = git.read_text().strip()
+            if not text.startswith("gitdir:"):
+                return None
+            git = (folder / text[7:].strip()).resolve()
+        if not git.is_dir():
+            continue
+        try:
+            head = (git / "HEAD").read_text().strip()
+        except OSError:
+            return None
+        if not head.startswith("ref:"):
+            return head or None
+        ref = head[4:].strip()
+        common = git / "commondir"
+        roots = [git] + ([(git / common.read_text().strip()).resolve()] if common.is_file() else [])
+        for root in roots:
+            if (root / ref).is_file():
+                return (root / ref).read_text().strip() or None
+            packed = root / "packed-refs"
+            if packed.is_file():
+                for line in packed.read_text().splitlines():
+                    if line.endswith(" " + ref):
+                        return line.split(" ", 1)[0]
+        return None
+    return None
+
+
+__all__ = [
+    "ActiveRun", "Metric", "set_tracking_uri", "get_tracking_uri", "set_experiment", "create_experiment",
+    "get_experiment", "get_experiment_by_name", "delete_experiment", "search_experiments", "start_run",
+    "end_run", "active_run", "last_active_run", "get_run", "delete_run", "log_metric", "log_metrics",
+    "log_param", "log_params", "set_tag", "set_tags", "delete_tag", "log_artifact", "log_artifacts",
+    "log_text", "log_dict", "log_figure", "log_image", "get_artifact_uri", "flush", "search_runs",
+]

@@ -1,0 +1,488 @@
+"""The DuckDB side of a store: schema and migrations, the compactor, and read sessions.
+
+- :func:`open_store` creates the DuckDB file on first use and migrates older formats in place, in one
+  transaction, under the write lock; a file written by a newer version is refused.
+- :func:`compact` folds pending segments into the DuckDB file: one transaction inserts the events,
+  refolds the state of the keys they touch and records the file names in the ``compacted`` ledger;
+  only then are the files deleted (a crash in between is repaired by the next compaction). It also
+  marks RUNNING runs whose processes all died as KILLED.
+- :class:`Reader` answers queries from a per-process in-memory DuckDB that attaches the store file
+  read-only for the length of one query and unions in the pending segments, through views named as
+  the public SQL tables (``experiments, experiment_tags, runs, params, tags, metrics, latest_metrics``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from ..errors import StoreFormatError
+from .layout import Layout
+from .locks import RunLiveness, RWLock, try_exclusive
+from .segments import METRICS, RUNS, TABLES, TableSpec
+
+if TYPE_CHECKING:
+    import duckdb
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 2
+STALE_TMP_SECONDS = 3600.0
+MAX_FILES_PER_COMPACTION = 5000
+DEFAULT_EXPERIMENT_ID = "0"
+
+
+def _q(text: str) -> str:
+    """A SQL string literal of one of our own paths."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ddl(name: str, columns: tuple[tuple[str, str], ...]) -> str:
+    return f"CREATE TABLE {name} ({', '.join(f'{c} {t}' for c, t in columns)})"
+
+
+def _match(keys: tuple[str, ...], left: str, right: str) -> str:
+    return " AND ".join(f"{left}.{k} = {right}.{k}" for k in keys)
+
+
+def fold_sql(spec: TableSpec, source: str) -> str:
+    """SELECT that folds the events in ``source`` into state rows (see segments.py for the rules)."""
+    keys = ", ".join(spec.keys)
+    if spec.merge == "partial":
+        vals = ", ".join(f"arg_max({c}, seq) AS {c}" for c, _ in spec.values)
+        return f"SELECT {keys}, {vals}, max(seq) AS seq FROM {source} GROUP BY {keys}"
+    if spec.merge == "latest":
+        return (
+            f"SELECT * FROM (SELECT {keys}, arg_max_null(value, seq) AS value, max(seq) AS seq "
+            f"FROM {source} GROUP BY {keys}) WHERE value IS NOT NULL"
+        )
+    if spec.merge == "first":
+        return f"SELECT {keys}, arg_min(value, seq) AS value, min(seq) AS seq FROM {source} GROUP BY {keys}"
+    return (
+        "SELECT run_id, key, m.v AS value, m.t AS timestamp, m.s AS step FROM ("
+        "SELECT run_id, key, max({'s': step, 't': timestamp, 'v': value}) AS m "
+        f"FROM {source} GROUP BY run_id, key)"
+    )
+
+
+def _state_columns(spec: TableSpec) -> tuple[tuple[str, str], ...]:
+    cols = tuple((k, "VARCHAR") for k in spec.keys) + spec.values
+    return cols if spec.merge == "append" else cols + (("seq", "BIGINT"),)
+
+
+# ---------------------------------------------------------------- schema and migrations
+
+def _migrate_v1(con: duckdb.DuckDBPyConnection, artifact_root: str) -> None:
+    """Events and state tables, the ledger, and the Default experiment."""
+    con.execute("CREATE TABLE meta (key VARCHAR, value VARCHAR)")
+    con.execute("CREATE TABLE compacted (file VARCHAR)")
+    for spec in TABLES:
+        con.execute(_ddl(spec.events, spec.columns))
+        if spec.merge != "append":
+            con.execute(_ddl(spec.state, _state_columns(spec)))
+    now = int(time.time() * 1000)
+    con.execute(
+        "INSERT INTO experiment_events VALUES (?, 'Default', ?, 'active', ?, ?, 0)",
+        [DEFAULT_EXPERIMENT_ID, f"{artifact_root.rstrip('/')}/{DEFAULT_EXPERIMENT_ID}", now, now],
+    )
+    con.execute("INSERT INTO experiments SELECT * FROM experiment_events")
+
+
+def _migrate_v2(con: duckdb.DuckDBPyConnection, artifact_root: str) -> None:
+    """The latest-value summary of metrics, so run search never scans metric history."""
+    con.execute(_ddl(METRICS.state, _state_columns(METRICS)))
+    con.execute(f"INSERT INTO latest_metrics {fold_sql(METRICS, 'metrics')}")
+
+
+MIGRATIONS: tuple[Callable[[Any, str], None], ...] = (_migrate_v1, _migrate_v2)
+assert len(MIGRATIONS) == FORMAT_VERSION
+
+
+def read_version(con: duckdb.DuckDBPyConnection) -> int:
+    """Format version recorded in the store (0 for an empty or half-created file)."""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND table_name = 'meta'"
+    ).fetchone()
+    if not found or not found[0]:
+        return 0
+    row = con.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection, artifact_root: str, target: int = FORMAT_VERSION) -> int:
+    """Bring the store to ``target`` in one transaction; return the version found before.
+
+    ``artifact_root`` is where a new store's Default experiment keeps its artifacts.
+    """
+    found = read_version(con)
+    if found > FORMAT_VERSION:
+        raise _too_new(found)
+    if found >= target:
+        return found
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for step in MIGRATIONS[found:target]:
+            step(con, artifact_root)
+        con.execute("DELETE FROM meta WHERE key = 'format_version'")
+        con.execute("INSERT INTO meta VALUES ('format_version', ?)", [str(target)])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return found
+
+
+def _connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    import duckdb
+
+    return duckdb.connect(str(path), read_only=read_only)
+
+
+def open_store(layout: Layout, rw: RWLock, artifact_root: str) -> None:
+    """Create or migrate the store file if needed; refuse a newer format."""
+    layout.ensure(tuple(spec.events for spec in TABLES))
+    if layout.db_path.exists():
+        with rw.read():
+            con = _connect(layout.db_path, read_only=True)
+            try:
+                version = read_version(con)
+            finally:
+                con.close()
+        if version == FORMAT_VERSION:
+            return
+        if version > FORMAT_VERSION:
+            raise _too_new(version)
+    with rw.write():
+        con = _connect(layout.db_path)
+        try:
+            migrate(con, artifact_root)
+        finally:
+            con.close()
+
+
+def _require_current(con: duckdb.DuckDBPyConnection) -> None:
+    version = read_version(con)
+    if version > FORMAT_VERSION:
+        raise _too_new(version)
+    if version < FORMAT_VERSION:
+        raise StoreFormatError(f"The store file has format version {version} but was opened as "
+                               f"{FORMAT_VERSION}: it was replaced while in use. Open it again.")
+
+
+def _too_new(version: int) -> StoreFormatError:
+    return StoreFormatError(
+        f"This store has format version {version}, written by a newer lite_tracker; this version reads "
+        f"up to {FORMAT_VERSION}. Upgrade lite_tracker (pip install -U lite-tracker)."
+    )
+
+
+# ---------------------------------------------------------------- pending segments
+
+def _valid_segment(path: Path, quarantine: Path) -> bool:
+    """Check a segment's Parquet footer; move a broken file aside (never delete data)."""
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_metadata(path)
+        return True
+    except (OSError, ValueError) as e:
+        log.warning("lite_tracker: moving unreadable segment %s to quarantine (%s)", path.name, e)
+        _quarantine(path, quarantine)
+        return False
+
+
+def _quarantine(path: Path, quarantine: Path) -> None:
+    try:
+        os.replace(path, quarantine / f"{path.parent.name}-{path.name}")
+    except FileNotFoundError:
+        pass
+
+
+def list_pending(layout: Layout, spec: TableSpec) -> list[str]:
+    """Names (``table/file.parquet``) of complete segments of ``spec``, oldest first."""
+    try:
+        names = sorted(e.name for e in os.scandir(layout.pending_dir(spec.events)) if e.name.endswith(".parquet"))
+    except FileNotFoundError:
+        return []
+    return [f"{spec.events}/{n}" for n in names]
+
+
+def _sweep_stale_tmp(layout: Layout, spec: TableSpec) -> None:
+    """Temp files left by writers killed mid-write are moved to quarantine after an hour."""
+    cutoff = time.time() - STALE_TMP_SECONDS
+    for entry in os.scandir(layout.pending_dir(spec.events)):
+        if entry.name.endswith(".tmp") and entry.stat().st_mtime < cutoff:
+            _quarantine(Path(entry.path), layout.quarantine)
+
+
+# ---------------------------------------------------------------- compaction
+
+@dataclass(frozen=True)
+class CompactionResult:
+    """What one compaction did."""
+
+    files: int
+    rows: int
+    killed_runs: tuple[str, ...]
+    seconds: float
+
+
+def compact(layout: Layout, rw: RWLock, liveness: RunLiveness, clock: Callable[[], int],
+            write_timeout: float = 5.0) -> CompactionResult | None:
+    """Fold pending segments into the DuckDB file; None if another process is compacting.
+
+    Safe to run from any process at any time, and to kill at any point: the ledger makes each
+    segment count exactly once.
+    """
+    started = time.perf_counter()
+    with try_exclusive(layout.locks / "compact.lock") as got:
+        if not got:
+            return None
+        with rw.write(timeout=write_timeout):
+            con = _connect(layout.db_path)
+            try:
+                _require_current(con)
+                _forget_compacted(con, layout)
+                files, rows = _fold_pending(con, layout)
+                killed = _reap_dead_runs(con, layout, liveness, clock)
+            finally:
+                con.close()
+            for name in files:
+                try:
+                    os.unlink(layout.pending / name)
+                except FileNotFoundError:
+                    pass
+    return CompactionResult(len(files), rows, killed, time.perf_counter() - started)
+
+
+def _forget_compacted(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
+    """Delete files a crashed compaction had committed but not yet removed, then clear the ledger."""
+    names = [r[0] for r in con.execute("SELECT file FROM compacted").fetchall()]
+    if not names:
+        return
+    for name in names:
+        try:
+            os.unlink(layout.pending / name)
+        except FileNotFoundError:
+            pass
+    con.execute("DELETE FROM compacted")
+
+
+def _fold_pending(con: duckdb.DuckDBPyConnection, layout: Layout) -> tuple[list[str], int]:
+    budget = MAX_FILES_PER_COMPACTION
+    batches: list[tuple[TableSpec, list[str]]] = []
+    for spec in TABLES:
+        _sweep_stale_tmp(layout, spec)
+        names = [n for n in list_pending(layout, spec)[:budget]
+                 if _valid_segment(layout.pending / n, layout.quarantine)]
+        budget -= len(names)
+        if names:
+            batches.append((spec, names))
+    if not batches:
+        return [], 0
+    rows = 0
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for spec, names in batches:
+            rows += _fold_table(con, spec, [str(layout.pending / n) for n in names])
+        all_names = [n for _, names in batches for n in names]
+        con.execute("INSERT INTO compacted SELECT unnest(?)", [all_names])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return all_names, rows
+
+
+def _fold_table(con: duckdb.DuckDBPyConnection, spec: TableSpec, paths: list[str]) -> int:
+    cols = ", ".join(spec.column_names)
+    keys = ", ".join(spec.keys)
+    order = " ORDER BY run_id, key, step" if spec.merge == "append" else ""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE new_events AS SELECT {cols} "
+        f"FROM read_parquet(?, union_by_name = true){order}",
+        [paths],
+    )
+    con.execute(f"INSERT INTO {spec.events} SELECT * FROM new_events")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT {keys} FROM new_events")
+    _refold(con, spec)
+    row = con.execute("SELECT count(*) FROM new_events").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _refold(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+    """Recompute the state rows of the keys in temp table ``touched`` (new events in ``new_events``)."""
+    hit = f"EXISTS (SELECT 1 FROM touched a WHERE {_match(spec.keys, 'a', 't')})"
+    if spec.merge == "append":
+        source = (
+            f"(SELECT run_id, key, value, timestamp, step FROM {spec.state} t WHERE {hit} "
+            "UNION ALL SELECT run_id, key, value, timestamp, step FROM new_events)"
+        )
+    else:
+        source = f"(SELECT * FROM {spec.events} t WHERE {hit})"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE refolded AS {fold_sql(spec, source)}")
+    con.execute(f"DELETE FROM {spec.state} t WHERE {hit}")
+    con.execute(f"INSERT INTO {spec.state} SELECT * FROM refolded")
+
+
+def _reap_dead_runs(con: duckdb.DuckDBPyConnection, layout: Layout, liveness: RunLiveness,
+                    clock: Callable[[], int]) -> tuple[str, ...]:
+    """Mark RUNNING runs whose lock no live process holds as KILLED; drop lock files of ended runs."""
+    import pyarrow.parquet as pq
+
+    status = dict(con.execute("SELECT run_id, status FROM runs").fetchall())
+    try:
+        lock_files = [n[:-5] for n in os.listdir(layout.live) if n.endswith(".lock")]
+    except FileNotFoundError:
+        return ()
+    with ExitStack() as held:
+        dead, ended = [], []
+        for run_id in lock_files:
+            if run_id not in status:
+                continue  # created but not compacted yet
+            if held.enter_context(liveness.probe_dead(run_id)):
+                (dead if status[run_id] == "RUNNING" else ended).append(run_id)
+        if dead:
+            # A process may have ended the run just before releasing its lock: trust pending events.
+            ended_pending: set[str] = set()
+            for name in list_pending(layout, RUNS):
+                t = pq.read_table(layout.pending / name, columns=["run_id", "status"])
+                for rid, st in zip(t.column(0).to_pylist(), t.column(1).to_pylist()):
+                    if st is not None:
+                        (ended_pending.add if st != "RUNNING" else ended_pending.discard)(rid)
+            dead = [r for r in dead if r not in ended_pending]
+        if dead:
+            now = int(time.time() * 1000)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE new_events AS SELECT unnest(?) AS run_id, "
+                    "NULL::VARCHAR AS experiment_id, NULL::VARCHAR AS run_name, NULL::VARCHAR AS user_id, "
+                    "'KILLED' AS status, NULL::BIGINT AS start_time, ?::BIGINT AS end_time, "
+                    "NULL::VARCHAR AS lifecycle_stage, NULL::VARCHAR AS artifact_uri, ?::BIGINT AS seq",
+                    [dead, now, clock()],
+                )
+                con.execute("INSERT INTO run_events SELECT * FROM new_events")
+                con.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT run_id FROM new_events")
+                _refold(con, RUNS)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        for run_id in dead + ended:
+            try:
+                os.unlink(layout.run_lock(run_id))
+            except FileNotFoundError:
+                pass
+    return tuple(dead)
+
+
+# ---------------------------------------------------------------- reading
+
+class Reader:
+    """Read sessions over one store for this process (thread-safe; one query at a time)."""
+
+    def __init__(self, layout: Layout, rw: RWLock) -> None:
+        self._layout = layout
+        self._rw = rw
+        self._lock = threading.Lock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._loaded: dict[str, tuple[str, ...]] = {}
+
+    @contextmanager
+    def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection whose public views show the store plus its pending segments."""
+        with self._lock, self._rw.read():
+            con = self._connection()
+            con.execute(f"ATTACH {_q(str(self._layout.db_path))} AS s (READ_ONLY)")
+            try:
+                self._load_pending(con)
+                yield con
+            finally:
+                con.execute("DETACH s")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+                self._loaded = {}
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            import duckdb
+
+            con = duckdb.connect()
+            for spec in TABLES:
+                con.execute(_ddl(f"p_{spec.events}", spec.columns))
+            con.execute(f"ATTACH {_q(str(self._layout.db_path))} AS s (READ_ONLY)")
+            try:
+                for spec in TABLES:
+                    con.execute(f"CREATE VIEW {spec.state} AS {self._view_sql(spec)}")
+                    if spec.merge == "append":
+                        con.execute(
+                            f"CREATE VIEW {spec.events} AS SELECT * FROM s.{spec.events} "
+                            f"UNION ALL SELECT * FROM p_{spec.events}"
+                        )
+            finally:
+                con.execute("DETACH s")
+            self._con = con
+        return self._con
+
+    @staticmethod
+    def _view_sql(spec: TableSpec) -> str:
+        pending = f"p_{spec.events}"
+        cols = ", ".join(spec.state_columns)
+        hit = f"EXISTS (SELECT 1 FROM {pending} p WHERE {_match(spec.keys, 'p', 't')})"
+        if spec.merge == "append":
+            source = f"(SELECT {cols} FROM s.{spec.state} t WHERE {hit} UNION ALL SELECT {cols} FROM {pending})"
+        else:
+            source = f"(SELECT * FROM s.{spec.state} t WHERE {hit} UNION ALL SELECT * FROM {pending})"
+        return (
+            f"SELECT {cols} FROM s.{spec.state} t WHERE NOT {hit} "
+            f"UNION ALL SELECT {cols} FROM ({fold_sql(spec, source)})"
+        )
+
+    def _load_pending(self, con: duckdb.DuckDBPyConnection) -> None:
+        ledger = {r[0] for r in con.execute("SELECT file FROM s.compacted").fetchall()}
+        for spec in TABLES:
+            names = tuple(n for n in list_pending(self._layout, spec) if n not in ledger)
+            if self._loaded.get(spec.events, ()) == names:
+                continue
+            table = f"p_{spec.events}"
+            con.execute(f"DELETE FROM {table}")
+            if names:
+                paths = [str(self._layout.pending / n) for n in names]
+                paths = self._readable(con, spec, paths)
+                if paths:
+                    con.execute(
+                        f"INSERT INTO {table} SELECT {', '.join(spec.column_names)} "
+                        "FROM read_parquet(?, union_by_name = true)",
+                        [paths],
+                    )
+            self._loaded[spec.events] = names
+
+    def _readable(self, con: duckdb.DuckDBPyConnection, spec: TableSpec, paths: list[str]) -> list[str]:
+        """All paths, or, if one is unreadable, those whose footer checks out (the compactor quarantines)."""
+        import duckdb
+        import pyarrow.parquet as pq
+
+        try:
+            con.execute("SELECT count(*) FROM read_parquet(?)", [paths]).fetchone()
+            return paths
+        except duckdb.Error:
+            good = []
+            for p in paths:
+                try:
+                    pq.read_metadata(p)
+                    good.append(p)
+                except (OSError, ValueError):
+                    log.warning("lite_tracker: skipping unreadable segment %s", p)
+            return good

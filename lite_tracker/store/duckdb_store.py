@@ -1,0 +1,237 @@
+"""DuckDBStore: writes pending segments, reads through :class:`~.catalog.Reader`, compacts in the
+background. One instance per store file per process (see ``client._backend``)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Sequence
+
+from .._ids import new_experiment_id
+from ..entities import Experiment, Metric, Run, RunData, RunInfo
+from ..errors import ResourceAlreadyExists, ResourceNotFound
+from . import catalog
+from .catalog import CompactionResult, Reader
+from .layout import Layout
+from .locks import RunLiveness, RWLock, exclusive
+from .segments import EXPERIMENT_TAGS, EXPERIMENTS, TABLES, SeqClock, write_segment
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+    from ..settings import Settings
+
+log = logging.getLogger(__name__)
+
+Columns = dict[str, list[Any]]
+
+
+class DuckDBStore:
+    """The embedded store: one DuckDB file plus its sidecar folder.
+
+    Args:
+        settings: Resolved settings naming the DuckDB file and the artifact root.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.layout = Layout(settings.store_path)
+        self.rw = RWLock(self.layout.locks, timeout=settings.lock_timeout)
+        self.liveness = RunLiveness(self.layout.live)
+        self.clock = SeqClock()
+        self.reader = Reader(self.layout, self.rw)
+        catalog.open_store(self.layout, self.rw, settings.artifact_root)
+        self._stop = threading.Event()
+        self._compactor: threading.Thread | None = None
+
+    # ------------------------------------------------------------ writing
+
+    def write(self, batches: dict[str, Columns]) -> None:
+        """Write one segment per event table, in dependency order; each is atomic on its own."""
+        for spec in TABLES:
+            columns = batches.get(spec.events)
+            if columns and columns[spec.keys[0]]:
+                write_segment(self.layout.pending_dir(spec.events), spec, columns)
+
+    def create_experiment(self, name: str, artifact_location: str | None, tags: dict[str, str]) -> str:
+        """Create an experiment; the name is checked unique under the store's metadata lock."""
+        with exclusive(self.layout.locks / "meta.lock", self.settings.lock_timeout, "experiment lock"):
+            self._check_name_free(name)
+            experiment_id = new_experiment_id()
+            location = artifact_location or self.default_artifact_location(experiment_id)
+            now = int(time.time() * 1000)
+            seq = self.clock()
+            batches = {
+                EXPERIMENTS.events: _rows(EXPERIMENTS, [(experiment_id, name, location, "active", now, now, seq)]),
+                EXPERIMENT_TAGS.events: _rows(EXPERIMENT_TAGS, [(experiment_id, k, v, seq) for k, v in tags.items()]),
+            }
+            self.write(batches)
+        return experiment_id
+
+    def update_experiment(self, experiment_id: str, *, name: str | None = None,
+                          lifecycle_stage: str | None = None) -> None:
+        """Rename (name checked unique) or change the lifecycle stage of an experiment."""
+        with exclusive(self.layout.locks / "meta.lock", self.settings.lock_timeout, "experiment lock"):
+            if name is not None:
+                self._check_name_free(name)
+            now = int(time.time() * 1000)
+            row = (experiment_id, name, None, lifecycle_stage, None, now, self.clock())
+            self.write({EXPERIMENTS.events: _rows(EXPERIMENTS, [row])})
+
+    def _check_name_free(self, name: str) -> None:
+        existing = self.get_experiment_by_name(name)
+        if existing is not None:
+            extra = ""
+            if existing.lifecycle_stage == "deleted":
+                extra = (" It is deleted: restore it with restore_experiment(), or rename it, "
+                         "before reusing the name.")
+            raise ResourceAlreadyExists(
+                f"An experiment named {name!r} already exists (id {existing.experiment_id}).{extra}"
+            )
+
+    def default_artifact_location(self, experiment_id: str) -> str:
+        return f"{self.settings.artifact_root.rstrip('/')}/{experiment_id}"
+
+    # ------------------------------------------------------------ reading
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one read query over the public views."""
+        with self.reader.session() as con:
+            return con.execute(sql, list(params)).fetchall()
+
+    def arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        """Run one read query over the public views; return an Arrow table."""
+        with self.reader.session() as con:
+            return con.sql(sql, params=list(params)).to_arrow_table()
+
+    def session(self) -> Any:
+        """A read session (context manager yielding a DuckDB connection over the public views)."""
+        return self.reader.session()
+
+    def get_experiment(self, experiment_id: str) -> Experiment | None:
+        found = self.experiments("experiment_id = ?", [experiment_id])
+        return found[0] if found else None
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        found = self.experiments("name = ?", [name])
+        return found[0] if found else None
+
+    def experiments(self, where: str = "TRUE", params: Sequence[Any] = (),
+                    con: duckdb.DuckDBPyConnection | None = None) -> list[Experiment]:
+        """Experiments matching a SQL condition written by lite_tracker itself (values as params)."""
+        sql = (
+            "SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time "
+            f"FROM experiments WHERE {where}"
+        )
+        if con is None:
+            with self.reader.session() as c:
+                return self.experiments(where, params, c)
+        rows = con.execute(sql, list(params)).fetchall()
+        if not rows:
+            return []
+        tags: dict[str, dict[str, str]] = {}
+        for eid, k, v in con.execute(
+            "SELECT experiment_id, key, value FROM experiment_tags WHERE experiment_id IN (SELECT unnest(?))",
+            [[r[0] for r in rows]],
+        ).fetchall():
+            tags.setdefault(eid, {})[k] = v
+        return [Experiment(r[0], r[1], r[2], r[3], tags.get(r[0], {}), r[4], r[5]) for r in rows]
+
+    def get_runs(self, run_ids: Sequence[str], con: duckdb.DuckDBPyConnection | None = None) -> list[Run]:
+        """Runs by id, in the order given; unknown ids are left out."""
+        if con is None:
+            with self.reader.session() as c:
+                return self.get_runs(run_ids, c)
+        ids = list(run_ids)
+        infos = {
+            r[0]: r for r in con.execute(
+                "SELECT run_id, experiment_id, run_name, user_id, status, start_time, end_time, "
+                "lifecycle_stage, artifact_uri FROM runs WHERE run_id IN (SELECT unnest(?))", [ids]
+            ).fetchall()
+        }
+        data: dict[str, tuple[dict[str, float], dict[str, str], dict[str, str]]] = {
+            rid: ({}, {}, {}) for rid in infos
+        }
+        for slot, table in ((0, "latest_metrics"), (1, "params"), (2, "tags")):
+            t = con.sql(
+                f"SELECT run_id, key, value FROM {table} WHERE run_id IN (SELECT unnest(?))", params=[ids]
+            ).to_arrow_table()
+            for rid, k, v in zip(*(t.column(i).to_pylist() for i in range(3))):
+                data[rid][slot][k] = v
+        runs = []
+        for rid in ids:
+            r = infos.get(rid)
+            if r is None:
+                continue
+            status = r[4]
+            if status == "RUNNING" and self.liveness.is_dead(rid):
+                status = "KILLED"
+            m, p, t_ = data[rid]
+            info = RunInfo(rid, r[1], r[2] or "", r[3] or "", status or "RUNNING", r[5], r[6],
+                           r[7] or "active", r[8] or "")
+            runs.append(Run(info, RunData(m, p, t_)))
+        return runs
+
+    def get_run(self, run_id: str) -> Run:
+        runs = self.get_runs([run_id])
+        if not runs:
+            raise ResourceNotFound(f"Run with id={run_id} not found")
+        return runs[0]
+
+    def metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of one metric in step, then timestamp order."""
+        t = self.arrow(
+            "SELECT key, value, timestamp, step FROM metrics WHERE run_id = ? AND key = ? "
+            "ORDER BY step, timestamp", [run_id, key]
+        )
+        cols = [t.column(i).to_pylist() for i in range(4)]
+        return [Metric(k, v, ts, st, run_id) for k, v, ts, st in zip(*cols)]
+
+    # ------------------------------------------------------------ compaction
+
+    def compact(self) -> CompactionResult | None:
+        """Fold pending segments into the DuckDB file now (None if another process is doing it)."""
+        return catalog.compact(self.layout, self.rw, self.liveness, self.clock)
+
+    def pending_count(self) -> int:
+        return sum(len(catalog.list_pending(self.layout, spec)) for spec in TABLES)
+
+    def start_compactor(self) -> None:
+        """Start the background compactor thread of this process (idempotent)."""
+        if self._compactor is None or not self._compactor.is_alive():
+            self._stop.clear()
+            self._compactor = threading.Thread(target=self._compact_loop, name="lite_tracker-compactor",
+                                               daemon=True)
+            self._compactor.start()
+
+    def stop_compactor(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._compactor is not None:
+            self._compactor.join(timeout)
+
+    def _compact_loop(self) -> None:
+        ticks = 0
+        while not self._stop.wait(self.settings.compact_interval):
+            ticks += 1
+            if not self.pending_count() and ticks % 10:
+                continue
+            try:
+                self.compact()
+            except Exception as e:  # keep logging alive; the next tick retries
+                log.warning("lite_tracker: background compaction failed, will retry: %s", e)
+
+    def after_fork_in_child(self) -> None:
+        """Forget the parent's threads, connection and run locks (the child starts its own)."""
+        self._compactor = None
+        self._stop = threading.Event()
+        self.liveness.forget_after_fork()
+        self.reader = Reader(self.layout, self.rw)
+        self.clock = SeqClock()
+
+
+def _rows(spec: Any, rows: list[tuple[Any, ...]]) -> Columns:
+    names = spec.column_names
+    return {name: [r[i] for r in rows] for i, name in enumerate(names)}
+

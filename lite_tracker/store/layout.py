@@ -1,0 +1,62 @@
+"""Where a store keeps its files: path rules only, no I/O beyond creating folders.
+
+A store is one DuckDB file named by the user plus a sidecar folder beside it (like SQLite's ``-wal``)::
+
+    lite_tracker.duckdb              compacted store (read by every query)
+    lite_tracker.duckdb.d/
+        pending/<table>/<id>.parquet per-process segments not yet compacted
+        quarantine/                  broken or stale segments moved aside, never deleted
+        live/<run_id>.lock           held (shared) by every process working on a running run
+        locks/                       rw.lock (readers vs compactor), compact.lock, meta.lock
+        artifacts/                   default artifact root
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths of one store, derived from the DuckDB file's path."""
+
+    db_path: Path
+
+    @property
+    def sidecar(self) -> Path:
+        return self.db_path.with_name(self.db_path.name + ".d")
+
+    @property
+    def pending(self) -> Path:
+        return self.sidecar / "pending"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.sidecar / "quarantine"
+
+    @property
+    def live(self) -> Path:
+        return self.sidecar / "live"
+
+    @property
+    def locks(self) -> Path:
+        return self.sidecar / "locks"
+
+    @property
+    def default_artifact_root(self) -> Path:
+        return self.sidecar / "artifacts"
+
+    def pending_dir(self, table: str) -> Path:
+        return self.pending / table
+
+    def run_lock(self, run_id: str) -> Path:
+        return self.live / f"{run_id}.lock"
+
+    def ensure(self, tables: tuple[str, ...]) -> None:
+        """Create the sidecar folders (idempotent, safe to race)."""
+        for table in tables:
+            os.makedirs(self.pending_dir(table), exist_ok=True)
+        for d in (self.quarantine, self.live, self.locks):
+            os.makedirs(d, exist_ok=True)

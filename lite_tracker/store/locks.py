@@ -1,0 +1,168 @@
+"""File locks of a store, built on ``flock`` (POSIX): the OS drops them when a process dies.
+
+- :class:`RWLock`: readers (queries) share the DuckDB file; the compactor writes it alone. Writers are
+  preferred: a waiting writer holds an *intent* lock that new readers queue behind, so a busy reader
+  never starves compaction.
+- :class:`RunLiveness`: every process working on a running run holds a *shared* lock on
+  ``live/<run_id>.lock``; a RUNNING run whose lock nobody holds belongs to dead processes (KILLED).
+- ``try_exclusive``: a non-blocking exclusive lock (the "only one compactor at a time" rule).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import LockTimeout
+
+_POLL = 0.002
+
+
+def _open(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+
+
+def _flock(fd: int, mode: int, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise LockTimeout(
+                    f"Timed out after {timeout:.1f}s waiting for the {what}; nothing was changed. "
+                    "Another process holds it; retry, or raise the timeout."
+                ) from None
+            time.sleep(_POLL)
+
+
+class RWLock:
+    """Writer-preferring readers/writer lock over two lock files."""
+
+    def __init__(self, folder: Path, timeout: float = 30.0) -> None:
+        self._rw = folder / "rw.lock"
+        self._intent = folder / "intent.lock"
+        self.timeout = timeout
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        """Hold the shared side while a query reads the DuckDB file."""
+        intent = _open(self._intent)
+        fd = _open(self._rw)
+        try:
+            _flock(intent, fcntl.LOCK_SH, self.timeout, "store read lock")
+            try:
+                _flock(fd, fcntl.LOCK_SH, self.timeout, "store read lock")
+            finally:
+                fcntl.flock(intent, fcntl.LOCK_UN)
+            yield
+        finally:
+            os.close(fd)
+            os.close(intent)
+
+    @contextmanager
+    def write(self, timeout: float | None = None) -> Iterator[None]:
+        """Hold the exclusive side while the DuckDB file is opened read-write."""
+        wait = self.timeout if timeout is None else timeout
+        intent = _open(self._intent)
+        fd = _open(self._rw)
+        try:
+            _flock(intent, fcntl.LOCK_EX, wait, "store write lock")
+            _flock(fd, fcntl.LOCK_EX, wait, "store write lock")
+            yield
+        finally:
+            os.close(fd)
+            os.close(intent)
+
+
+@contextmanager
+def try_exclusive(path: Path) -> Iterator[bool]:
+    """Yield True while holding ``path`` exclusively, or False at once if another process holds it."""
+    fd = _open(path)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def exclusive(path: Path, timeout: float, what: str) -> Iterator[None]:
+    """Hold ``path`` exclusively, waiting at most ``timeout`` seconds (then :class:`LockTimeout`)."""
+    fd = _open(path)
+    try:
+        _flock(fd, fcntl.LOCK_EX, timeout, what)
+        yield
+    finally:
+        os.close(fd)
+
+
+class RunLiveness:
+    """The shared run locks this process holds, by run id."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._held: dict[str, int] = {}
+
+    def hold(self, run_id: str, timeout: float = 10.0) -> None:
+        """Mark ``run_id`` as worked on by this process (idempotent)."""
+        if run_id in self._held:
+            return
+        fd = _open(self._folder / f"{run_id}.lock")
+        try:
+            _flock(fd, fcntl.LOCK_SH, timeout, f"liveness lock of run {run_id}")
+        except BaseException:
+            os.close(fd)
+            raise
+        self._held[run_id] = fd
+
+    def release(self, run_id: str) -> None:
+        """Stop holding ``run_id``; the lock file stays until a reaper or the run's end removes it."""
+        fd = self._held.pop(run_id, None)
+        if fd is not None:
+            os.close(fd)
+
+    def holds(self, run_id: str) -> bool:
+        return run_id in self._held
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: the inherited locks belong to the parent; do not hold or release them."""
+        self._held = {}
+
+    @contextmanager
+    def probe_dead(self, run_id: str) -> Iterator[bool]:
+        """Yield True (holding the lock) if a lock file exists for ``run_id`` and no process holds it.
+
+        A run without a lock file was not started on this machine, so it is never judged dead here.
+        """
+        if run_id in self._held:
+            yield False
+            return
+        try:
+            fd = os.open(self._folder / f"{run_id}.lock", os.O_RDWR)
+        except FileNotFoundError:
+            yield False
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
+
+    def is_dead(self, run_id: str) -> bool:
+        """True if ``run_id`` has a lock file that no live process holds."""
+        with self.probe_dead(run_id) as dead:
+            return dead

@@ -1,0 +1,122 @@
+"""The store's tables, described once, and the atomic writer of pending Parquet segments.
+
+Every table is an append-only *event* table; the compactor folds events into a *state* table by key:
+
+- ``partial``: each event sets some columns (others NULL); per column the newest non-NULL value wins.
+- ``latest``:  the newest event wins; a NULL ``value`` is a deletion (tags).
+- ``first``:   the oldest event wins (params are immutable).
+- ``append``:  metrics: every point is kept; the state is the latest point per (run_id, key) in MLflow's
+  order (max step, then timestamp, then value).
+
+``seq`` orders events: a per-process, strictly increasing nanosecond clock.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._ids import time_sortable_hex
+
+STR, INT, DOUBLE = "VARCHAR", "BIGINT", "DOUBLE"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One event table and the state table folded from it."""
+
+    events: str
+    state: str
+    keys: tuple[str, ...]
+    values: tuple[tuple[str, str], ...]
+    merge: str
+
+    @property
+    def columns(self) -> tuple[tuple[str, str], ...]:
+        """Event columns in file order: keys, values, then ``seq`` (metrics have no seq)."""
+        cols = tuple((k, STR) for k in self.keys) + self.values
+        return cols if self.merge == "append" else cols + (("seq", INT),)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
+
+    @property
+    def state_columns(self) -> tuple[str, ...]:
+        """Columns of the state table (what the public views show)."""
+        return self.keys + tuple(name for name, _ in self.values)
+
+
+EXPERIMENTS = TableSpec(
+    "experiment_events", "experiments", ("experiment_id",),
+    (("name", STR), ("artifact_location", STR), ("lifecycle_stage", STR),
+     ("creation_time", INT), ("last_update_time", INT)),
+    "partial",
+)
+EXPERIMENT_TAGS = TableSpec(
+    "experiment_tag_events", "experiment_tags", ("experiment_id", "key"), (("value", STR),), "latest"
+)
+RUNS = TableSpec(
+    "run_events", "runs", ("run_id",),
+    (("experiment_id", STR), ("run_name", STR), ("user_id", STR), ("status", STR),
+     ("start_time", INT), ("end_time", INT), ("lifecycle_stage", STR), ("artifact_uri", STR)),
+    "partial",
+)
+PARAMS = TableSpec("param_events", "params", ("run_id", "key"), (("value", STR),), "first")
+TAGS = TableSpec("tag_events", "tags", ("run_id", "key"), (("value", STR),), "latest")
+METRICS = TableSpec(
+    "metrics", "latest_metrics", ("run_id", "key"),
+    (("value", DOUBLE), ("timestamp", INT), ("step", INT)), "append",
+)
+
+# Write and compaction order: what others refer to lands first.
+TABLES: tuple[TableSpec, ...] = (EXPERIMENTS, EXPERIMENT_TAGS, RUNS, PARAMS, TAGS, METRICS)
+BY_EVENTS = {spec.events: spec for spec in TABLES}
+
+
+class SeqClock:
+    """Strictly increasing nanosecond timestamps for ordering events (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int:
+        with self._lock:
+            now = time.time_ns()
+            self._last = now if now > self._last else self._last + 1
+            return self._last
+
+
+def _arrow_type(sql_type: str) -> Any:
+    import pyarrow as pa
+
+    return {STR: pa.string(), INT: pa.int64(), DOUBLE: pa.float64()}[sql_type]
+
+
+def write_segment(folder: Path, spec: TableSpec, columns: dict[str, list[Any]]) -> Path:
+    """Write one immutable segment atomically: temp file in the same folder, fsync, rename.
+
+    The file name (time-sortable and unique) is the segment's idempotency key: the compactor
+    records it in its ledger, so a segment is folded into the store exactly once.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {name: pa.array(columns[name], type=_arrow_type(t)) for name, t in spec.columns}
+    )
+    final = folder / f"{time_sortable_hex()}.parquet"
+    tmp = final.with_name(final.name + ".tmp")
+    pq.write_table(table, tmp)
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, final)
+    return final
