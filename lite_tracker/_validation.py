@@ -27,7 +27,7 @@ _KEY_RULE = (
 )
 
 # Keys seen valid before: the hot logging path checks a set instead of a regex.
-_valid_keys: set[str] = set()
+known_keys: set[str] = set()
 
 
 def validate_key(key: Any, kind: str) -> str:
@@ -37,14 +37,16 @@ def validate_key(key: Any, kind: str) -> str:
         >>> validate_key("train/loss", "metric")
         'train/loss'
     """
-    if key in _valid_keys:
+    if key in known_keys:
         return key  # type: ignore[no-any-return]
     if not isinstance(key, str):
         raise InvalidParameterValue(f"Invalid {kind} name: {key!r} is a {type(key).__name__}, not a string.")
-    if len(key) > MAX_KEY_LENGTH or not _KEY_RE.match(key) or posixpath.normpath(key) != key:
+    norm = posixpath.normpath(key)
+    if (len(key) > MAX_KEY_LENGTH or not _KEY_RE.match(key) or norm != key or norm == "."
+            or norm.startswith("..") or norm.startswith("/")):
         raise InvalidParameterValue(f"Invalid {kind} name: {key!r}. {_KEY_RULE}.")
-    if len(_valid_keys) < 100_000:
-        _valid_keys.add(key)
+    if len(known_keys) < 100_000:
+        known_keys.add(key)
     return key
 
 

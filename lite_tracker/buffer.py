@@ -34,11 +34,16 @@ class WriteBuffer:
         self._clear()
 
     def _clear(self) -> None:
+        # Single points go to parallel columns; multi-point calls are kept as chunks and expanded
+        # into the columns by the flusher, off the caller's path.
         self._m_run: list[str] = []
         self._m_key: list[str] = []
         self._m_value: list[float] = []
         self._m_ts: list[int] = []
         self._m_step: list[int] = []
+        self._chunks: list[tuple[str, list[str], list[float], Any, Any]] = []
+        self._points = 0
+        self._woken = False
         self._events: dict[str, list[tuple[Any, ...]]] = {}
 
     # ------------------------------------------------------------ the hot path
@@ -51,35 +56,37 @@ class WriteBuffer:
             self._m_value.append(value)
             self._m_ts.append(timestamp)
             self._m_step.append(step)
-            n = len(self._m_run)
-        self._after_add(n)
+            self._points += 1
+            n = self._points
+        if self._thread is None or n >= self._max:
+            self._after_add(n)
 
-    def add_metrics(self, run_id: str, keys: list[str], values: list[float], timestamps: list[int],
-                    steps: list[int]) -> None:
-        """Buffer validated metric points of one run, given as parallel columns."""
+    def add_metrics(self, run_id: str, keys: list[str], values: list[float], timestamps: int | list[int],
+                    steps: int | list[int]) -> None:
+        """Buffer validated points of one run: parallel key and value lists, and per-point lists or one
+        shared value for timestamps and steps."""
         with self._lock:
-            self._m_run.extend([run_id] * len(keys))
-            self._m_key.extend(keys)
-            self._m_value.extend(values)
-            self._m_ts.extend(timestamps)
-            self._m_step.extend(steps)
-            n = len(self._m_run)
-        self._after_add(n)
+            self._chunks.append((run_id, keys, values, timestamps, steps))
+            self._points += len(keys)
+            n = self._points
+        if self._thread is None or n >= self._max:
+            self._after_add(n)
 
     def add_events(self, table: str, rows: list[tuple[Any, ...]]) -> None:
         """Buffer rows of an event table (runs, params, tags, ...) in its column order."""
         with self._lock:
             self._events.setdefault(table, []).extend(rows)
-        self._after_add(0)
+        if self._thread is None:
+            self._after_add(0)
 
     def _after_add(self, n: int) -> None:
         if self._thread is None:
             self._start()
-        if n >= self._max:
-            if n >= self._max * _BACKPRESSURE:
-                self.flush()
-            else:
-                self._wake.set()
+        if n >= self._max * _BACKPRESSURE:
+            self.flush()
+        elif n >= self._max and not self._woken:
+            self._woken = True
+            self._wake.set()
 
     # ------------------------------------------------------------ flushing
 
@@ -88,25 +95,36 @@ class WriteBuffer:
         with self._flush_lock:
             with self._lock:
                 metrics = (self._m_run, self._m_key, self._m_value, self._m_ts, self._m_step)
-                events = self._events
+                chunks, events = self._chunks, self._events
                 self._clear()
             batches = {
                 table: {name: [r[i] for r in rows] for i, name in enumerate(BY_EVENTS[table].column_names)}
                 for table, rows in events.items()
             }
-            if metrics[0]:
-                batches[METRICS.events] = dict(zip(METRICS.column_names, metrics))
+            columns = [list(c) for c in metrics] if chunks else list(metrics)
+            for run_id, keys, values, ts, steps in chunks:
+                n = len(keys)
+                columns[0].extend([run_id] * n)
+                columns[1].extend(keys)
+                columns[2].extend(values)
+                columns[3].extend([ts] * n if isinstance(ts, int) else ts)
+                columns[4].extend([steps] * n if isinstance(steps, int) else steps)
+            if columns[0]:
+                batches[METRICS.events] = dict(zip(METRICS.column_names, columns))
             try:
                 self._store.write(batches)
             except BaseException:
-                self._restore(metrics, events)
+                self._restore(metrics, chunks, events)
                 raise
 
-    def _restore(self, metrics: tuple[list[Any], ...], events: dict[str, list[tuple[Any, ...]]]) -> None:
+    def _restore(self, metrics: tuple[list[Any], ...], chunks: list[tuple[str, list[str], list[float], Any, Any]],
+                 events: dict[str, list[tuple[Any, ...]]]) -> None:
         """Put back what a failed flush took (segment names are fresh, so a retry never doubles)."""
         with self._lock:
             for old, new in zip(metrics, (self._m_run, self._m_key, self._m_value, self._m_ts, self._m_step)):
                 new[:0] = old
+            self._chunks[:0] = chunks
+            self._points += len(metrics[0]) + sum(len(c[1]) for c in chunks)
             for table, rows in events.items():
                 self._events[table] = rows + self._events.get(table, [])
 
@@ -117,6 +135,8 @@ class WriteBuffer:
                 self._thread.start()
 
     def _loop(self) -> None:
+        import pyarrow.parquet  # noqa: F401  (load it here, not in the first end_run)
+
         while not self._stopped:
             self._wake.wait(self._interval)
             self._wake.clear()

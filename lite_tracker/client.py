@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _RUN_NAME_TAG = "mlflow.runName"
+_FLOAT = {float}
 
 
 @dataclass
@@ -58,6 +59,7 @@ class _Backend:
     def close(self) -> None:
         self.buffer.close()
         self.store.stop_compactor()
+        self.store.reader.close()
 
     def after_fork_in_child(self) -> None:
         self.buffer.after_fork_in_child()
@@ -85,8 +87,12 @@ def flush_all() -> None:
         b.buffer.flush()
 
 
-def _close_all() -> None:
-    for b in list(_backends.values()):
+def close_all() -> None:
+    """Flush and close every store this process opened (run at exit; tests call it between cases)."""
+    with _backends_lock:
+        backends = list(_backends.values())
+        _backends.clear()
+    for b in backends:
         b.close()
 
 
@@ -97,7 +103,7 @@ def _reset_after_fork() -> None:
         b.after_fork_in_child()
 
 
-atexit.register(_close_all)
+atexit.register(close_all)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
 
@@ -353,14 +359,21 @@ class MlflowClient:
         """Log several metrics at one step and timestamp (what fluent ``log_metrics`` calls)."""
         if run_id not in self._b.runs or self._b.runs[run_id].lifecycle_stage != LifecycleStage.ACTIVE:
             self._active_state(run_id)
-        if not isinstance(metrics, dict):
-            raise InvalidParameterValue(f"metrics must be a dict of name -> number, got {type(metrics).__name__}.")
-        keys = [v.validate_key(k, "metric") for k in metrics]
-        values = [val if type(val) is float else v.validate_metric_value(k, val) for k, val in metrics.items()]
+        if type(metrics) is not dict:
+            if not isinstance(metrics, dict):
+                raise InvalidParameterValue(
+                    f"metrics must be a dict of name -> number, got {type(metrics).__name__}.")
+            metrics = dict(metrics)
+        keys = list(metrics)
+        if not v.known_keys.issuperset(keys):
+            for k in keys:
+                v.validate_key(k, "metric")
+        values = list(metrics.values())
+        if set(map(type, values)) - _FLOAT:
+            values = [v.validate_metric_value(k, val) for k, val in zip(keys, values)]
         ts = _now_ms() if timestamp is None else v.validate_int(timestamp, "timestamp", "metrics", 0)
         st = 0 if step is None else v.validate_int(step, "step", "metrics")
-        n = len(keys)
-        self._b.buffer.add_metrics(run_id, keys, values, [ts] * n, [st] * n)
+        self._b.buffer.add_metrics(run_id, keys, values, ts, st)
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
         """Log a param; returns ``value``. Params are immutable: a different value raises."""

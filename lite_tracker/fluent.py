@@ -249,7 +249,8 @@ def log_metric(key: str, value: float, step: int | None = None, synchronous: boo
 def log_metrics(metrics: dict[str, float], step: int | None = None, synchronous: bool | None = None,
                 run_id: str | None = None, timestamp: int | None = None, **_: Any) -> None:
     """Log several metrics at one step."""
-    rid = _run_id(run_id)
+    stack = active_runs.get()
+    rid = run_id or (stack[-1].info.run_id if stack else _run_id())
     client = _client()
     client.log_metrics_dict(rid, metrics, step, timestamp)
     if synchronous:

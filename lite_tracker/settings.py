@@ -61,7 +61,7 @@ def store_path_from_uri(uri: str) -> Path:
     if not isinstance(uri, str) or not uri.strip():
         raise InvalidParameterValue(f"Invalid tracking URI {uri!r}: expected a path such as ./{DEFAULT_STORE}.")
     parsed = urlparse(uri)
-    scheme = parsed.scheme.lower()
+    scheme = parsed.scheme.lower() or (uri.lower() if uri.lower() in _SERVER_SCHEMES else "")
     if scheme in _SERVER_SCHEMES:
         raise InvalidParameterValue(
             f"Tracking URI {uri!r} names a tracking server. lite_tracker needs no server: give a local path "

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from ..errors import StoreFormatError
 from .layout import Layout
 from .locks import RunLiveness, RWLock, try_exclusive
-from .segments import METRICS, RUNS, TABLES, TableSpec
+from .segments import EVENT_TABLES, METRICS, RUNS, SEGMENT_KINDS, TABLES, TableSpec
 
 if TYPE_CHECKING:
     import duckdb
@@ -147,7 +147,7 @@ def _connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
 
 def open_store(layout: Layout, rw: RWLock, artifact_root: str) -> None:
     """Create or migrate the store file if needed; refuse a newer format."""
-    layout.ensure(tuple(spec.events for spec in TABLES))
+    layout.ensure(tuple(SEGMENT_KINDS))
     if layout.db_path.exists():
         with rw.read():
             con = _connect(layout.db_path, read_only=True)
@@ -205,19 +205,19 @@ def _quarantine(path: Path, quarantine: Path) -> None:
         pass
 
 
-def list_pending(layout: Layout, spec: TableSpec) -> list[str]:
-    """Names (``table/file.parquet``) of complete segments of ``spec``, oldest first."""
+def list_pending(layout: Layout, kind: str) -> list[str]:
+    """Names (``kind/file.parquet``) of complete segments of one kind, oldest first."""
     try:
-        names = sorted(e.name for e in os.scandir(layout.pending_dir(spec.events)) if e.name.endswith(".parquet"))
+        names = sorted(e.name for e in os.scandir(layout.pending_dir(kind)) if e.name.endswith(".parquet"))
     except FileNotFoundError:
         return []
-    return [f"{spec.events}/{n}" for n in names]
+    return [f"{kind}/{n}" for n in names]
 
 
-def _sweep_stale_tmp(layout: Layout, spec: TableSpec) -> None:
+def _sweep_stale_tmp(layout: Layout, kind: str) -> None:
     """Temp files left by writers killed mid-write are moved to quarantine after an hour."""
     cutoff = time.time() - STALE_TMP_SECONDS
-    for entry in os.scandir(layout.pending_dir(spec.events)):
+    for entry in os.scandir(layout.pending_dir(kind)):
         if entry.name.endswith(".tmp") and entry.stat().st_mtime < cutoff:
             _quarantine(Path(entry.path), layout.quarantine)
 
@@ -277,44 +277,49 @@ def _forget_compacted(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
 
 def _fold_pending(con: duckdb.DuckDBPyConnection, layout: Layout) -> tuple[list[str], int]:
     budget = MAX_FILES_PER_COMPACTION
-    batches: list[tuple[TableSpec, list[str]]] = []
-    for spec in TABLES:
-        _sweep_stale_tmp(layout, spec)
-        names = [n for n in list_pending(layout, spec)[:budget]
-                 if _valid_segment(layout.pending / n, layout.quarantine)]
-        budget -= len(names)
-        if names:
-            batches.append((spec, names))
-    if not batches:
+    found: dict[str, list[str]] = {}
+    for kind in SEGMENT_KINDS:
+        _sweep_stale_tmp(layout, kind)
+        found[kind] = [n for n in list_pending(layout, kind)[:budget]
+                       if _valid_segment(layout.pending / n, layout.quarantine)]
+        budget -= len(found[kind])
+    names = found["events"] + found["metrics"]
+    if not names:
         return [], 0
     rows = 0
     con.execute("BEGIN TRANSACTION")
     try:
-        for spec, names in batches:
-            rows += _fold_table(con, spec, [str(layout.pending / n) for n in names])
-        all_names = [n for _, names in batches for n in names]
-        con.execute("INSERT INTO compacted SELECT unnest(?)", [all_names])
+        if found["events"]:
+            _load_segments(con, "new_segments", [str(layout.pending / n) for n in found["events"]])
+            for spec in EVENT_TABLES:
+                rows += _fold_table(con, spec, f"SELECT {', '.join(spec.column_names)} FROM new_segments "
+                                               f"WHERE \"table\" = {_q(spec.events)}")
+        if found["metrics"]:
+            _load_segments(con, "new_segments", [str(layout.pending / n) for n in found["metrics"]])
+            rows += _fold_table(con, METRICS, f"SELECT {', '.join(METRICS.column_names)} FROM new_segments "
+                                              "ORDER BY run_id, key, step")
+        con.execute("INSERT INTO compacted SELECT unnest(?)", [names])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return all_names, rows
+    return names, rows
 
 
-def _fold_table(con: duckdb.DuckDBPyConnection, spec: TableSpec, paths: list[str]) -> int:
-    cols = ", ".join(spec.column_names)
-    keys = ", ".join(spec.keys)
-    order = " ORDER BY run_id, key, step" if spec.merge == "append" else ""
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE new_events AS SELECT {cols} "
-        f"FROM read_parquet(?, union_by_name = true){order}",
-        [paths],
-    )
-    con.execute(f"INSERT INTO {spec.events} SELECT * FROM new_events")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT {keys} FROM new_events")
-    _refold(con, spec)
+def _load_segments(con: duckdb.DuckDBPyConnection, table: str, paths: list[str]) -> None:
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_parquet(?, union_by_name = true)",
+                [paths])
+
+
+def _fold_table(con: duckdb.DuckDBPyConnection, spec: TableSpec, select: str) -> int:
+    con.execute(f"CREATE OR REPLACE TEMP TABLE new_events AS {select}")
     row = con.execute("SELECT count(*) FROM new_events").fetchone()
-    return int(row[0]) if row else 0
+    count = int(row[0]) if row else 0
+    if count:
+        con.execute(f"INSERT INTO {spec.events} SELECT * FROM new_events")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT {', '.join(spec.keys)} FROM new_events")
+        _refold(con, spec)
+    return count
 
 
 def _refold(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
@@ -352,10 +357,10 @@ def _reap_dead_runs(con: duckdb.DuckDBPyConnection, layout: Layout, liveness: Ru
         if dead:
             # A process may have ended the run just before releasing its lock: trust pending events.
             ended_pending: set[str] = set()
-            for name in list_pending(layout, RUNS):
-                t = pq.read_table(layout.pending / name, columns=["run_id", "status"])
-                for rid, st in zip(t.column(0).to_pylist(), t.column(1).to_pylist()):
-                    if st is not None:
+            for name in list_pending(layout, "events"):
+                t = pq.read_table(layout.pending / name, columns=["table", "run_id", "status"])
+                for tbl, rid, st in zip(*(t.column(i).to_pylist() for i in range(3))):
+                    if tbl == RUNS.events and st is not None:
                         (ended_pending.add if st != "RUNNING" else ended_pending.discard)(rid)
             dead = [r for r in dead if r not in ended_pending]
         if dead:
@@ -452,24 +457,24 @@ class Reader:
 
     def _load_pending(self, con: duckdb.DuckDBPyConnection) -> None:
         ledger = {r[0] for r in con.execute("SELECT file FROM s.compacted").fetchall()}
-        for spec in TABLES:
-            names = tuple(n for n in list_pending(self._layout, spec) if n not in ledger)
-            if self._loaded.get(spec.events, ()) == names:
+        for kind in SEGMENT_KINDS:
+            names = tuple(n for n in list_pending(self._layout, kind) if n not in ledger)
+            if self._loaded.get(kind, ()) == names:
                 continue
-            table = f"p_{spec.events}"
-            con.execute(f"DELETE FROM {table}")
-            if names:
-                paths = [str(self._layout.pending / n) for n in names]
-                paths = self._readable(con, spec, paths)
-                if paths:
-                    con.execute(
-                        f"INSERT INTO {table} SELECT {', '.join(spec.column_names)} "
-                        "FROM read_parquet(?, union_by_name = true)",
-                        [paths],
-                    )
-            self._loaded[spec.events] = names
+            specs = EVENT_TABLES if kind == "events" else (METRICS,)
+            for spec in specs:
+                con.execute(f"DELETE FROM p_{spec.events}")
+            paths = self._readable(con, [str(self._layout.pending / n) for n in names]) if names else []
+            if paths:
+                _load_segments(con, "p_segments", paths)
+                for spec in specs:
+                    where = f"WHERE \"table\" = {_q(spec.events)}" if kind == "events" else ""
+                    con.execute(f"INSERT INTO p_{spec.events} SELECT {', '.join(spec.column_names)} "
+                                f"FROM p_segments {where}")
+                con.execute("DROP TABLE p_segments")
+            self._loaded[kind] = names
 
-    def _readable(self, con: duckdb.DuckDBPyConnection, spec: TableSpec, paths: list[str]) -> list[str]:
+    def _readable(self, con: duckdb.DuckDBPyConnection, paths: list[str]) -> list[str]:
         """All paths, or, if one is unreadable, those whose footer checks out (the compactor quarantines)."""
         import duckdb
         import pyarrow.parquet as pq

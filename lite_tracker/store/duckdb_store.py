@@ -15,7 +15,7 @@ from . import catalog
 from .catalog import CompactionResult, Reader
 from .layout import Layout
 from .locks import RunLiveness, RWLock, exclusive
-from .segments import EXPERIMENT_TAGS, EXPERIMENTS, TABLES, SeqClock, write_segment
+from .segments import EVENT_TABLES, EXPERIMENT_TAGS, EXPERIMENTS, METRICS, SEGMENT_KINDS, SeqClock, write_segment
 
 if TYPE_CHECKING:
     import duckdb
@@ -49,11 +49,23 @@ class DuckDBStore:
     # ------------------------------------------------------------ writing
 
     def write(self, batches: dict[str, Columns]) -> None:
-        """Write one segment per event table, in dependency order; each is atomic on its own."""
-        for spec in TABLES:
+        """Write the events of one flush: one events segment, then one metrics segment."""
+        union = SEGMENT_KINDS["events"]
+        events: Columns = {name: [] for name, _ in union}
+        for spec in EVENT_TABLES:
             columns = batches.get(spec.events)
-            if columns and columns[spec.keys[0]]:
-                write_segment(self.layout.pending_dir(spec.events), spec, columns)
+            n = len(columns[spec.keys[0]]) if columns else 0
+            if not n:
+                continue
+            assert columns is not None
+            events["table"].extend([spec.events] * n)
+            for name, _ in union[1:]:
+                events[name].extend(columns.get(name) or [None] * n)
+        if events["table"]:
+            write_segment(self.layout.pending_dir("events"), union, events)
+        metrics = batches.get(METRICS.events)
+        if metrics and metrics["run_id"]:
+            write_segment(self.layout.pending_dir("metrics"), SEGMENT_KINDS["metrics"], metrics)
 
     def create_experiment(self, name: str, artifact_location: str | None, tags: dict[str, str]) -> str:
         """Create an experiment; the name is checked unique under the store's metadata lock."""
@@ -196,7 +208,7 @@ class DuckDBStore:
         return catalog.compact(self.layout, self.rw, self.liveness, self.clock)
 
     def pending_count(self) -> int:
-        return sum(len(catalog.list_pending(self.layout, spec)) for spec in TABLES)
+        return sum(len(catalog.list_pending(self.layout, kind)) for kind in SEGMENT_KINDS)
 
     def start_compactor(self) -> None:
         """Start the background compactor thread of this process (idempotent)."""

@@ -4,7 +4,8 @@ A store is one DuckDB file named by the user plus a sidecar folder beside it (li
 
     lite_tracker.duckdb              compacted store (read by every query)
     lite_tracker.duckdb.d/
-        pending/<table>/<id>.parquet per-process segments not yet compacted
+        pending/events/<id>.parquet  per-flush segments of run/experiment/param/tag events
+        pending/metrics/<id>.parquet per-flush segments of metric points
         quarantine/                  broken or stale segments moved aside, never deleted
         live/<run_id>.lock           held (shared) by every process working on a running run
         locks/                       rw.lock (readers vs compactor), compact.lock, meta.lock
@@ -48,15 +49,15 @@ class Layout:
     def default_artifact_root(self) -> Path:
         return self.sidecar / "artifacts"
 
-    def pending_dir(self, table: str) -> Path:
-        return self.pending / table
+    def pending_dir(self, kind: str) -> Path:
+        return self.pending / kind
 
     def run_lock(self, run_id: str) -> Path:
         return self.live / f"{run_id}.lock"
 
-    def ensure(self, tables: tuple[str, ...]) -> None:
+    def ensure(self, kinds: tuple[str, ...]) -> None:
         """Create the sidecar folders (idempotent, safe to race)."""
-        for table in tables:
-            os.makedirs(self.pending_dir(table), exist_ok=True)
+        for kind in kinds:
+            os.makedirs(self.pending_dir(kind), exist_ok=True)
         for d in (self.quarantine, self.live, self.locks):
             os.makedirs(d, exist_ok=True)

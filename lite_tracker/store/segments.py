@@ -73,9 +73,24 @@ METRICS = TableSpec(
     (("value", DOUBLE), ("timestamp", INT), ("step", INT)), "append",
 )
 
-# Write and compaction order: what others refer to lands first.
+# Fold order: what others refer to comes first.
 TABLES: tuple[TableSpec, ...] = (EXPERIMENTS, EXPERIMENT_TAGS, RUNS, PARAMS, TAGS, METRICS)
+EVENT_TABLES: tuple[TableSpec, ...] = TABLES[:-1]
 BY_EVENTS = {spec.events: spec for spec in TABLES}
+
+
+def _union_columns() -> tuple[tuple[str, str], ...]:
+    cols: dict[str, str] = {"table": STR}
+    for spec in EVENT_TABLES:
+        for name, sql_type in spec.columns:
+            assert cols.setdefault(name, sql_type) == sql_type, f"column {name} has two types"
+    return tuple(cols.items())
+
+
+# A flush writes at most two segments: every metadata event of the flush in one "events" file (rows
+# tagged with their table, so a run, its params and tags land together or not at all), and the
+# metric points in one "metrics" file.
+SEGMENT_KINDS: dict[str, tuple[tuple[str, str], ...]] = {"events": _union_columns(), "metrics": METRICS.columns}
 
 
 class SeqClock:
@@ -98,7 +113,7 @@ def _arrow_type(sql_type: str) -> Any:
     return {STR: pa.string(), INT: pa.int64(), DOUBLE: pa.float64()}[sql_type]
 
 
-def write_segment(folder: Path, spec: TableSpec, columns: dict[str, list[Any]]) -> Path:
+def write_segment(folder: Path, columns: tuple[tuple[str, str], ...], data: dict[str, list[Any]]) -> Path:
     """Write one immutable segment atomically: temp file in the same folder, fsync, rename.
 
     The file name (time-sortable and unique) is the segment's idempotency key: the compactor
@@ -107,9 +122,7 @@ def write_segment(folder: Path, spec: TableSpec, columns: dict[str, list[Any]]) 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.table(
-        {name: pa.array(columns[name], type=_arrow_type(t)) for name, t in spec.columns}
-    )
+    table = pa.table({name: pa.array(data[name], type=_arrow_type(t)) for name, t in columns})
     final = folder / f"{time_sortable_hex()}.parquet"
     tmp = final.with_name(final.name + ".tmp")
     pq.write_table(table, tmp)

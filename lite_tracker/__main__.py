@@ -1,0 +1,7 @@
+"""``python -m lite_tracker`` runs the ``lite-tracker`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,68 @@
+"""Child processes for the multi-process, kill -9 and signal tests: `python _worker.py MODE STORE ...`.
+
+Each mode prints machine-readable lines on stdout so the parent knows how far it got.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import lite_tracker as mlflow
+
+
+def log_n(store: str, n: str, tag: str) -> None:
+    """One run with n individual log_metric calls; prints the run id."""
+    mlflow.set_tracking_uri(store)
+    mlflow.set_experiment("sweep")
+    with mlflow.start_run(run_name=tag) as run:
+        mlflow.log_param("worker", tag)
+        for i in range(int(n)):
+            mlflow.log_metric("m", float(i), step=i)
+    print(run.info.run_id, flush=True)
+
+
+def log_forever(store: str) -> None:
+    """Log step i = value i forever; after each explicit flush print 'durable <last step>'."""
+    mlflow.set_tracking_uri(store)
+    run = mlflow.start_run()
+    print("run", run.info.run_id, flush=True)
+    i = 0
+    while True:
+        for _ in range(200):
+            mlflow.log_metric("x", float(i), step=i)
+            i += 1
+        mlflow.flush()
+        print("durable", i - 1, flush=True)
+
+
+def wait_for_signal(store: str) -> None:
+    """Start a run, log 100 points durably, say 'ready', then sleep until killed."""
+    mlflow.set_tracking_uri(store)
+    run = mlflow.start_run()
+    for i in range(100):
+        mlflow.log_metric("y", float(i), step=i)
+    mlflow.flush()
+    print("ready", run.info.run_id, flush=True)
+    time.sleep(600)
+
+
+def resume(store: str, run_id: str) -> None:
+    """Resume a run by id from another process and log to it."""
+    mlflow.set_tracking_uri(store)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_metric("resumed", 1.0)
+        mlflow.log_param("second", "yes")
+
+
+def fail(store: str) -> None:
+    """A script that crashes with an uncaught exception inside a non-context-managed run."""
+    mlflow.set_tracking_uri(store)
+    run = mlflow.start_run()
+    print(run.info.run_id, flush=True)
+    raise RuntimeError("boom")
+
+
+if __name__ == "__main__":
+    {"log_n": log_n, "log_forever": log_forever, "wait_for_signal": wait_for_signal, "resume": resume,
+     "fail": fail}[sys.argv[1]](*sys.argv[2:])

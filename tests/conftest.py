@@ -1,0 +1,65 @@
+"""Shared fixtures: every test gets its own real store in tmp_path; nothing is mocked."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+import lite_tracker as mlflow
+from lite_tracker import _context
+from lite_tracker.client import MlflowClient, close_all
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test sees another's store, environment or fluent state; stores are closed after each."""
+    for name in ("LITE_TRACKER_URI", "MLFLOW_TRACKING_URI", "LITE_TRACKER_ARTIFACT_ROOT",
+                 "MLFLOW_DEFAULT_ARTIFACT_ROOT", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield
+    while mlflow.active_run():
+        mlflow.end_run()
+    close_all()
+    _context.state.tracking_uri = None
+    _context.state.client = None
+    _context.state.experiment_id = None
+    _context.state.last_run_id = None
+    _context.state.started.clear()
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    return tmp_path / "store" / "t.duckdb"
+
+
+@pytest.fixture
+def client(store_path: Path) -> MlflowClient:
+    return MlflowClient(str(store_path))
+
+
+@pytest.fixture
+def fluent(store_path: Path):  # type: ignore[no-untyped-def]
+    mlflow.set_tracking_uri(str(store_path))
+    return mlflow
+
+
+def run_worker(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run tests/_worker.py in a fresh interpreter and fail with its stderr if it fails."""
+    proc = subprocess.run([sys.executable, str(HERE / "_worker.py"), *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+    assert proc.returncode == 0, f"worker {args} failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def start_worker(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start tests/_worker.py in the background, stdout piped line by line."""
+    return subprocess.Popen([sys.executable, str(HERE / "_worker.py"), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, bufsize=1, env={**os.environ, **(env or {})})

@@ -1,0 +1,44 @@
+"""The lite-tracker command, run as a real subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import lite_tracker as mlflow
+from lite_tracker.cli import _parser
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "lite_tracker", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+
+
+def test_demo_logs_a_sweep_into_the_default_store_and_prints_best_runs(tmp_path: Path) -> None:
+    proc = _cli("demo", "--steps", "10", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Logged 24 runs" in proc.stdout and "Best runs by final val_loss" in proc.stdout
+    assert (tmp_path / "lite_tracker.duckdb").exists()
+    runs = mlflow.MlflowClient(str(tmp_path / "lite_tracker.duckdb")).search_runs(
+        [mlflow.MlflowClient(str(tmp_path / "lite_tracker.duckdb")).get_experiment_by_name("demo-sweep").experiment_id])
+    assert len(runs) == 24 and all(r.info.status == "FINISHED" for r in runs)
+    assert all(len(r.data.params) == 4 and set(r.data.metrics) == {"train_loss", "val_loss", "val_acc"} for r in runs)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith("lr")]
+    assert len(lines) == 5
+
+
+def test_compact_and_errors(tmp_path: Path) -> None:
+    assert _cli("demo", "--steps", "2", "--store", "s.duckdb", cwd=tmp_path).returncode == 0
+    proc = _cli("compact", "--store", "s.duckdb", cwd=tmp_path)
+    assert proc.returncode == 0 and "Compacted" in proc.stdout
+    bad = _cli("compact", "--store", "http://server", cwd=tmp_path)
+    assert bad.returncode == 2 and "needs no server" in bad.stderr
+
+
+def test_every_command_has_help() -> None:
+    parser = _parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name, cmd in sub.choices.items():  # type: ignore[union-attr]
+        assert cmd.description, name
+        assert name in Path(__file__).parents[1].joinpath("README.md").read_text()
