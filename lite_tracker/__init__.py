@@ -39,6 +39,7 @@ from .fluent import (
     set_tag,
     set_tags,
     set_tracking_uri,
+    sql,
     start_run,
 )
 
@@ -86,5 +87,6 @@ __all__ = [
     "set_tag",
     "set_tags",
     "set_tracking_uri",
+    "sql",
     "start_run",
 ]

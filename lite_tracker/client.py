@@ -437,9 +437,38 @@ class MlflowClient:
         """Every point of one metric of a run, ordered by step then timestamp."""
         run_id = v.validate_run_id(run_id)
         v.validate_key(key, "metric")
-        store = self._read()
-        store.get_run(run_id)
-        return store.metric_history(run_id, key)
+        return self._read().metric_history(run_id, key)
+
+    def get_metric_history_bulk(self, run_ids: Sequence[str], keys: Sequence[str] | None = None,
+                                max_points: int | None = None) -> pa.Table:
+        """Histories of many runs and metrics in one query, as an Arrow table
+        ``(run_id, key, step, timestamp, value)`` ordered by run, key, step.
+
+        Args:
+            run_ids: The runs to read.
+            keys: Metric names to read; None for all.
+            max_points: Downsample each series to at most this many points, keeping every bucket's
+                minimum and maximum so peaks and dips survive (for charts).
+        """
+        ids = [v.validate_run_id(r) for r in run_ids]
+        if keys is not None:
+            keys = [v.validate_key(k, "metric") for k in keys]
+        if max_points is not None and (type(max_points) is not int or max_points < 2):
+            raise InvalidParameterValue(f"max_points must be an integer >= 2, got {max_points!r}.")
+        return self._read().metric_histories(ids, keys, max_points)
+
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> pa.Table:
+        """Run one read-only SQL SELECT over the store's views and return an Arrow table.
+
+        Views: ``experiments, experiment_tags, runs, params, tags, metrics, latest_metrics`` (see README).
+        Any statement that could write is refused.
+
+        Example:
+            >>> client.sql("SELECT key, avg(value) FROM latest_metrics GROUP BY key")  # doctest: +SKIP
+        """
+        if not isinstance(query, str):
+            raise InvalidParameterValue(f"query must be a string, got {type(query).__name__}.")
+        return self._read().sql(query, list(params or ()))
 
     # ------------------------------------------------------------ artifacts
 

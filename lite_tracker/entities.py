@@ -7,7 +7,7 @@ MLflow; the full history comes from ``MlflowClient.get_metric_history``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Generic, Iterator, TypeVar
+from typing import Any, Generic, Iterator, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -71,9 +71,10 @@ class LifecycleStage:
     DELETED = "deleted"
 
 
-@dataclass(frozen=True)
-class Metric:
+class Metric(NamedTuple):
     """One metric point.
+
+    A named tuple rather than a dataclass: histories of 100,000 points are built in one pass.
 
     Example:
         >>> Metric("loss", 0.5, 1700000000000, 3).step

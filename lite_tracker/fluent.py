@@ -375,6 +375,19 @@ def search_runs(experiment_ids: list[str] | None = None, filter_string: str = ""
     return _to_pandas(table)
 
 
+def sql(query: str, params: list[Any] | None = None, output_format: str = "pandas") -> Any:
+    """Read-only SQL over the store's views, as a pandas DataFrame or (``output_format="arrow"``) an
+    Arrow table.
+
+    Example:
+        >>> sql("SELECT run_id, value FROM latest_metrics WHERE key = 'loss' ORDER BY value LIMIT 3")  # doctest: +SKIP
+    """
+    if output_format not in ("pandas", "arrow"):
+        raise InvalidParameterValue(f"Unsupported output format {output_format!r}: use 'pandas' or 'arrow'.")
+    table = _client().sql(query, params)
+    return table if output_format == "arrow" else _to_pandas(table)
+
+
 def _to_pandas(table: Any) -> pd.DataFrame:
     try:
         import pandas  # noqa: F401
@@ -450,5 +463,5 @@ __all__ = [
     "get_experiment", "get_experiment_by_name", "delete_experiment", "search_experiments", "start_run",
     "end_run", "active_run", "last_active_run", "get_run", "delete_run", "log_metric", "log_metrics",
     "log_param", "log_params", "set_tag", "set_tags", "delete_tag", "log_artifact", "log_artifacts",
-    "log_text", "log_dict", "log_figure", "log_image", "get_artifact_uri", "flush", "search_runs",
+    "log_text", "log_dict", "log_figure", "log_image", "get_artifact_uri", "flush", "search_runs", "sql",
 ]
