@@ -94,14 +94,14 @@ class WriteBuffer:
         """Write everything buffered so far; durable when this returns."""
         with self._flush_lock:
             with self._lock:
-                metrics = (self._m_run, self._m_key, self._m_value, self._m_ts, self._m_step)
+                metrics: tuple[list[Any], ...] = (self._m_run, self._m_key, self._m_value, self._m_ts, self._m_step)
                 chunks, events = self._chunks, self._events
                 self._clear()
             batches = {
                 table: {name: [r[i] for r in rows] for i, name in enumerate(BY_EVENTS[table].column_names)}
                 for table, rows in events.items()
             }
-            columns = [list(c) for c in metrics] if chunks else list(metrics)
+            columns: list[list[Any]] = [list(c) for c in metrics] if chunks else list(metrics)
             for run_id, keys, values, ts, steps in chunks:
                 n = len(keys)
                 columns[0].extend([run_id] * n)
@@ -121,7 +121,8 @@ class WriteBuffer:
                  events: dict[str, list[tuple[Any, ...]]]) -> None:
         """Put back what a failed flush took (segment names are fresh, so a retry never doubles)."""
         with self._lock:
-            for old, new in zip(metrics, (self._m_run, self._m_key, self._m_value, self._m_ts, self._m_step)):
+            current: tuple[list[Any], ...] = (self._m_run, self._m_key, self._m_value, self._m_ts, self._m_step)
+            for old, new in zip(metrics, current):
                 new[:0] = old
             self._chunks[:0] = chunks
             self._points += len(metrics[0]) + sum(len(c[1]) for c in chunks)

@@ -11,9 +11,10 @@ import json
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from . import _context
 from . import _validation as v
@@ -21,7 +22,18 @@ from ._ids import time_sortable_hex
 from .artifacts import ArtifactRepository, check_artifact_path
 from .buffer import WriteBuffer
 from .entities import (
-    Experiment, FileInfo, LifecycleStage, Metric, PagedList, Param, Run, RunData, RunInfo, RunStatus, RunTag, ViewType,
+    Experiment,
+    FileInfo,
+    LifecycleStage,
+    Metric,
+    PagedList,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunStatus,
+    RunTag,
+    ViewType,
 )
 from .errors import InvalidParameterValue, ResourceNotFound
 from .settings import Settings, resolve_settings
@@ -117,7 +129,8 @@ class MlflowClient:
 
     Args:
         tracking_uri: A path to the store's DuckDB file or folder (``file:`` and ``duckdb:`` URIs too).
-            Defaults to the URI given to ``set_tracking_uri``, then ``LITE_TRACKER_URI``, then a local ``MLFLOW_TRACKING_URI``, then
+            Defaults to the URI given to ``set_tracking_uri``, then ``LITE_TRACKER_URI``, then a local
+            ``MLFLOW_TRACKING_URI``, then
             ``./lite_tracker.duckdb``.
         registry_uri: Accepted for MLflow compatibility; the registry lives in the same store.
 
@@ -185,7 +198,12 @@ class MlflowClient:
                            filter_string: str | None = None, order_by: list[str] | None = None,
                            page_token: str | None = None) -> PagedList[Experiment]:
         """Experiments matching MLflow's experiment filter grammar, paged like MLflow."""
-        from .search import compile_search_experiments, decode_page_token, encode_page_token, validate_max_results
+        from .search import (
+            compile_search_experiments,
+            decode_page_token,
+            encode_page_token,
+            validate_max_results,
+        )
 
         limit = validate_max_results(1000 if max_results is None else max_results)
         offset = decode_page_token(page_token)
@@ -217,7 +235,8 @@ class MlflowClient:
         """Soft-delete an experiment (its runs stay; restore with :meth:`restore_experiment`)."""
         exp = self.get_experiment(experiment_id)
         if exp.experiment_id == "0":
-            raise InvalidParameterValue("Cannot delete the default experiment '0'. This is an internally reserved experiment.")
+            raise InvalidParameterValue(
+                "Cannot delete the default experiment '0'. This is an internally reserved experiment.")
         self._store.update_experiment(exp.experiment_id, lifecycle_stage=LifecycleStage.DELETED)
         self._b.experiments.pop(exp.experiment_id, None)
 

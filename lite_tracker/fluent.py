@@ -36,7 +36,7 @@ class ActiveRun(Run):
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> bool:
+                 tb: TracebackType | None) -> None:
         if exc_type is None:
             status = "FINISHED"
         elif issubclass(exc_type, KeyboardInterrupt):
@@ -46,7 +46,6 @@ class ActiveRun(Run):
         stack = active_runs.get()
         if stack and stack[-1].info.run_id == self.info.run_id:
             end_run(status)
-        return False
 
 
 def _client() -> MlflowClient:
@@ -412,7 +411,7 @@ def _system_tags() -> dict[str, str]:
         main = sys.argv[0] if sys.argv and sys.argv[0] else ""
         source = Path(main).absolute() if main and main != "-c" and Path(main).exists() else None
         tags["mlflow.source.name"] = str(source) if source else (main or "<console>")
-        commit = _git_commit((source.parent if source else Path.cwd()))
+        commit = _git_commit(source.parent if source else Path.cwd())
         if commit:
             tags["mlflow.source.git.commit"] = commit
         _system_tags_cache = tags
@@ -459,9 +458,37 @@ def _git_commit(start: Path) -> str | None:
 
 
 __all__ = [
-    "ActiveRun", "Metric", "set_tracking_uri", "get_tracking_uri", "set_experiment", "create_experiment",
-    "get_experiment", "get_experiment_by_name", "delete_experiment", "search_experiments", "start_run",
-    "end_run", "active_run", "last_active_run", "get_run", "delete_run", "log_metric", "log_metrics",
-    "log_param", "log_params", "set_tag", "set_tags", "delete_tag", "log_artifact", "log_artifacts",
-    "log_text", "log_dict", "log_figure", "log_image", "get_artifact_uri", "flush", "search_runs", "sql",
+    "ActiveRun",
+    "Metric",
+    "active_run",
+    "create_experiment",
+    "delete_experiment",
+    "delete_run",
+    "delete_tag",
+    "end_run",
+    "flush",
+    "get_artifact_uri",
+    "get_experiment",
+    "get_experiment_by_name",
+    "get_run",
+    "get_tracking_uri",
+    "last_active_run",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_image",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "search_experiments",
+    "search_runs",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "sql",
+    "start_run",
 ]

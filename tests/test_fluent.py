@@ -59,13 +59,11 @@ def test_logging_without_active_run_starts_one_like_mlflow(fluent) -> None:
 
 
 def test_exception_marks_failed_and_keyboard_interrupt_killed(fluent) -> None:
-    with pytest.raises(ValueError):
-        with mlflow.start_run() as run:
-            raise ValueError("x")
+    with pytest.raises(ValueError), mlflow.start_run() as run:
+        raise ValueError("x")
     assert mlflow.get_run(run.info.run_id).info.status == "FAILED"
-    with pytest.raises(KeyboardInterrupt):
-        with mlflow.start_run() as run2:
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), mlflow.start_run() as run2:
+        raise KeyboardInterrupt
     assert mlflow.get_run(run2.info.run_id).info.status == "KILLED"
 
 

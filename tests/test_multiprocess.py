@@ -9,12 +9,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
+from conftest import run_worker, start_worker
 
 from lite_tracker import MlflowClient
 from lite_tracker.store.catalog import FORMAT_VERSION
-
-from conftest import run_worker, start_worker
 
 
 def test_eight_processes_log_into_one_store_exactly(store_path: Path) -> None:
@@ -66,7 +64,7 @@ def test_kill_9_loop_never_loses_flushed_data_or_breaks_the_store(store_path: Pa
     for _ in range(22):
         killed.append(_kill_at_random(store_path, rng))
     client = MlflowClient(str(store_path))
-    for attempt in range(3):  # the reopened store compacts without user action
+    for _ in range(3):  # the reopened store compacts without user action
         if client._store.compact() is not None:
             break
     for run_id, durable in killed:

@@ -81,7 +81,8 @@ def test_fluent_dataframe_has_mlflow_columns(sweep) -> None:
     mlflow.set_tracking_uri(client.tracking_uri)
     df = mlflow.search_runs([eid], order_by=["params.i ASC"])
     assert list(df.columns[:6]) == ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
-    assert {"metrics.acc", "metrics.loss", "params.lr", "params.i", "tags.group", "tags.mlflow.runName"} <= set(df.columns)
+    wanted = {"metrics.acc", "metrics.loss", "params.lr", "params.i", "tags.group", "tags.mlflow.runName"}
+    assert wanted <= set(df.columns)
     assert len(df) == 30 and df["params.i"].tolist() == sorted(str(i) for i in range(30))  # params are strings
     assert math.isnan(df["metrics.loss"][0]) and str(df["start_time"].dtype).startswith("datetime64")
     runs = mlflow.search_runs(experiment_names=["sweep"], output_format="list", filter_string="params.i = '3'")
@@ -117,5 +118,6 @@ def test_bulk_history_with_downsampling(client: MlflowClient) -> None:
     small = client.get_metric_history_bulk(runs, ["m"], max_points=50)
     per_run = small.group_by("run_id").aggregate([("value", "count"), ("value", "max"), ("value", "min")])
     assert all(c <= 50 for c in per_run.column("value_count").to_pylist())
-    assert per_run.column("value_max").to_pylist() == [96.0] * 3 and per_run.column("value_min").to_pylist() == [0.0] * 3
+    assert per_run.column("value_max").to_pylist() == [96.0] * 3
+    assert per_run.column("value_min").to_pylist() == [0.0] * 3
     assert client.get_metric_history_bulk(runs[:1]).column("key").unique().to_pylist() == ["m", "spike"]

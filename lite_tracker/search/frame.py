@@ -30,7 +30,8 @@ def runs_table(con: duckdb.DuckDBPyConnection, query: CompiledQuery) -> pa.Table
         long = f"SELECT run_id, '{prefix}.' || key AS k, value FROM {view} WHERE run_id IN (SELECT run_id FROM sel)"
         if con.execute(f"SELECT count(*) FROM ({long})").fetchone() == (0,):
             continue
-        con.execute(f"CREATE OR REPLACE TEMP TABLE w_{prefix} AS PIVOT ({long}) ON k USING first(value) GROUP BY run_id")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE w_{prefix} AS PIVOT ({long}) ON k USING first(value) GROUP BY run_id")
         joins.append(f"LEFT JOIN w_{prefix} USING (run_id)")
         columns.append(f"w_{prefix}.* EXCLUDE (run_id)")
     extra = "".join(", " + c for c in columns)

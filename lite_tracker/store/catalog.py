@@ -17,10 +17,11 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreFormatError
 from .layout import Layout
@@ -348,7 +349,8 @@ def _reap_dead_runs(con: duckdb.DuckDBPyConnection, layout: Layout, liveness: Ru
     except FileNotFoundError:
         return ()
     with ExitStack() as held:
-        dead, ended = [], []
+        dead: list[str] = []
+        ended: list[str] = []
         for run_id in lock_files:
             if run_id not in status:
                 continue  # created but not compacted yet

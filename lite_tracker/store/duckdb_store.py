@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from functools import partial
 from itertools import repeat
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .._ids import new_experiment_id
 from ..entities import Experiment, Metric, Run, RunData, RunInfo
@@ -17,7 +18,15 @@ from . import catalog
 from .catalog import CompactionResult, Reader
 from .layout import Layout
 from .locks import RunLiveness, RWLock, exclusive
-from .segments import EVENT_TABLES, EXPERIMENT_TAGS, EXPERIMENTS, METRICS, SEGMENT_KINDS, SeqClock, write_segment
+from .segments import (
+    EVENT_TABLES,
+    EXPERIMENT_TAGS,
+    EXPERIMENTS,
+    METRICS,
+    SEGMENT_KINDS,
+    SeqClock,
+    write_segment,
+)
 
 if TYPE_CHECKING:
     import duckdb
