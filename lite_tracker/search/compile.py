@@ -77,7 +77,7 @@ _SQL_OPERATORS: Mapping[Comparator, str] = {
     ">": ">",
     ">=": ">=",
     "LIKE": "LIKE",
-    "ILIKE": "LIKE",
+    "ILIKE": "ILIKE",
     "IN": "IN",
     "NOT IN": "NOT IN",
 }

@@ -31,9 +31,7 @@ from typing import Literal
 from lite_tracker.errors import InvalidFilter
 
 Entity = Literal["metric", "param", "tag", "attribute"]
-Comparator = Literal[
-    "=", "!=", "<", "<=", ">", ">=", "LIKE", "ILIKE", "IN", "NOT IN", "IS NULL", "IS NOT NULL"
-]
+Comparator = Literal["=", "!=", "<", "<=", ">", ">=", "LIKE", "ILIKE", "IN", "NOT IN", "IS NULL", "IS NOT NULL"]
 Value = int | float | str | tuple[str, ...] | None
 
 NUMERIC_COMPARATORS: tuple[Comparator, ...] = ("=", "!=", "<", "<=", ">", ">=")
@@ -143,9 +141,7 @@ RUN_SEARCH = SearchSchema(
         "Run Name": "run_name",
     },
     order_entities=frozenset({"metric", "param", "tag", "attribute"}),
-    order_attributes=frozenset(
-        {"start_time", "end_time", "run_id", "run_name", "user_id", "status", "artifact_uri"}
-    ),
+    order_attributes=frozenset({"start_time", "end_time", "run_id", "run_name", "user_id", "status", "artifact_uri"}),
     hints={
         "experiment_id": "pass experiment_ids to the search instead",
         "lifecycle_stage": "pass run_view_type to the search instead",
@@ -384,9 +380,7 @@ class _Parser:
         if token.kind in (_Kind.WORD, _Kind.BACKTICKED, _Kind.DQUOTED):
             return token.text, token
         if token.kind is _Kind.SQUOTED:
-            raise self.error(
-                "Single quotes are for values; quote a key with backticks or double quotes", token
-            )
+            raise self.error("Single quotes are for values; quote a key with backticks or double quotes", token)
         raise self.error(f"Expected an identifier such as metrics.acc, got {_describe(token)}", token)
 
     def clause(self) -> Comparison:
@@ -400,8 +394,7 @@ class _Parser:
                 supported = ", ".join(sorted(self.schema.list_attributes))
                 hint = f" (IN and NOT IN are only supported for {supported})"
             raise self.error(
-                f"Invalid comparator {written!r} for {self.label(identifier)}; "
-                f"allowed: {', '.join(allowed)}{hint}",
+                f"Invalid comparator {written!r} for {self.label(identifier)}; allowed: {', '.join(allowed)}{hint}",
                 comparator_token,
             )
         if comparator in NULL_COMPARATORS:
@@ -449,8 +442,7 @@ class _Parser:
         if token.kind is not _Kind.NUMBER:
             example = "metrics.acc > 0.9" if identifier.entity == "metric" else f"{identifier.key} > 0"
             raise self.error(
-                f"Expected an unquoted number for {self.label(identifier)} (e.g. {example}), "
-                f"got {_describe(token)}",
+                f"Expected an unquoted number for {self.label(identifier)} (e.g. {example}), got {_describe(token)}",
                 token,
             )
         if re.fullmatch(r"-?\d+", token.text):
@@ -488,9 +480,7 @@ class _Parser:
 # Public API
 
 
-def parse_search_filter(
-    filter_string: str | None, schema: SearchSchema = RUN_SEARCH
-) -> tuple[Comparison, ...]:
+def parse_search_filter(filter_string: str | None, schema: SearchSchema = RUN_SEARCH) -> tuple[Comparison, ...]:
     """Parse an MLflow search filter into AND-joined comparisons.
 
     Args:
@@ -511,6 +501,8 @@ def parse_search_filter(
     """
     if not filter_string:
         return ()
+    if not isinstance(filter_string, str):
+        raise InvalidFilter(f"filter_string must be a string, got {type(filter_string).__name__}")
     return _Parser(filter_string, schema).filter()
 
 
