@@ -44,7 +44,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _RUN_NAME_TAG = "mlflow.runName"
-_FLOAT = {float}
+_FLOAT = frozenset((float,))
+_I64 = -(2**63)  # steps are 64-bit: _I64 <= step < -_I64
 
 
 @dataclass
@@ -363,12 +364,14 @@ class MlflowClient:
     def log_metric(self, run_id: str, key: str, value: float, timestamp: int | None = None,
                    step: int | None = None, synchronous: bool | None = None, **_: Any) -> None:
         """Log one metric point (``step`` defaults to 0, ``timestamp`` to now in ms)."""
-        if run_id not in self._b.runs or self._b.runs[run_id].lifecycle_stage != LifecycleStage.ACTIVE:
+        state = self._b.runs.get(run_id)
+        if state is None or state.lifecycle_stage != LifecycleStage.ACTIVE:
             self._active_state(run_id)
         key = v.validate_key(key, "metric")
         value = v.validate_metric_value(key, value)
         ts = _now_ms() if timestamp is None else v.validate_int(timestamp, "timestamp", key, 0)
-        st = 0 if step is None else v.validate_int(step, "step", key)
+        st = 0 if step is None else step if type(step) is int and _I64 <= step < -_I64 else (
+            v.validate_int(step, "step", key))
         self._b.buffer.add_metric(run_id, key, value, ts, st)
         if synchronous:
             self._b.buffer.flush()
@@ -376,7 +379,8 @@ class MlflowClient:
     def log_metrics_dict(self, run_id: str, metrics: dict[str, Any], step: int | None = None,
                          timestamp: int | None = None) -> None:
         """Log several metrics at one step and timestamp (what fluent ``log_metrics`` calls)."""
-        if run_id not in self._b.runs or self._b.runs[run_id].lifecycle_stage != LifecycleStage.ACTIVE:
+        state = self._b.runs.get(run_id)
+        if state is None or state.lifecycle_stage != LifecycleStage.ACTIVE:
             self._active_state(run_id)
         if type(metrics) is not dict:
             if not isinstance(metrics, dict):
@@ -388,10 +392,11 @@ class MlflowClient:
             for k in keys:
                 v.validate_key(k, "metric")
         values = list(metrics.values())
-        if set(map(type, values)) - _FLOAT:
+        if not _FLOAT.issuperset(map(type, values)):
             values = [v.validate_metric_value(k, val) for k, val in zip(keys, values)]
         ts = _now_ms() if timestamp is None else v.validate_int(timestamp, "timestamp", "metrics", 0)
-        st = 0 if step is None else v.validate_int(step, "step", "metrics")
+        st = 0 if step is None else step if type(step) is int and _I64 <= step < -_I64 else (
+            v.validate_int(step, "step", "metrics"))
         self._b.buffer.add_metrics(run_id, keys, values, ts, st)
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
