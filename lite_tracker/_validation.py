@@ -85,6 +85,15 @@ def validate_int(value: Any, what: str, key: str, minimum: int | None = None) ->
     return int(value)
 
 
+def validate_step(step: Any, key: str) -> int:
+    """A metric step: None means 0; otherwise a 64-bit integer."""
+    if step is None:
+        return 0
+    if type(step) is int and -(2**63) <= step < 2**63:
+        return step
+    return validate_int(step, "step", key)
+
+
 def validate_param(key: Any, value: Any) -> tuple[str, str]:
     """Check a param; values are stored as ``str(value)`` of at most 6000 characters."""
     key = validate_key(key, "param")

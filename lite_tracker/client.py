@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 
 _RUN_NAME_TAG = "mlflow.runName"
 _FLOAT = frozenset((float,))
-_I64 = -(2**63)  # steps are 64-bit: _I64 <= step < -_I64
 
 
 @dataclass
@@ -370,8 +369,7 @@ class MlflowClient:
         key = v.validate_key(key, "metric")
         value = v.validate_metric_value(key, value)
         ts = _now_ms() if timestamp is None else v.validate_int(timestamp, "timestamp", key, 0)
-        st = 0 if step is None else step if type(step) is int and _I64 <= step < -_I64 else (
-            v.validate_int(step, "step", key))
+        st = v.validate_step(step, key)
         self._b.buffer.add_metric(run_id, key, value, ts, st)
         if synchronous:
             self._b.buffer.flush()
@@ -395,8 +393,7 @@ class MlflowClient:
         if not _FLOAT.issuperset(map(type, values)):
             values = [v.validate_metric_value(k, val) for k, val in zip(keys, values)]
         ts = _now_ms() if timestamp is None else v.validate_int(timestamp, "timestamp", "metrics", 0)
-        st = 0 if step is None else step if type(step) is int and _I64 <= step < -_I64 else (
-            v.validate_int(step, "step", "metrics"))
+        st = v.validate_step(step, "metrics")
         self._b.buffer.add_metrics(run_id, keys, values, ts, st)
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
