@@ -33,6 +33,7 @@ from .fluent import (
     log_param,
     log_params,
     log_text,
+    register_model,
     search_experiments,
     search_runs,
     set_experiment,
@@ -42,8 +43,22 @@ from .fluent import (
     sql,
     start_run,
 )
+from .sync import disable_sync, enable_sync
 
 __version__ = "0.1.0"
+
+# Submodules that import heavy libraries load on first use: ``lite_tracker.sklearn.log_model(...)``
+# works after a plain ``import lite_tracker``, and importing lite_tracker stays light.
+_LAZY_SUBMODULES = ("artifacts", "models", "pyfunc", "sklearn")
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ActiveRun",
@@ -62,6 +77,8 @@ __all__ = [
     "delete_experiment",
     "delete_run",
     "delete_tag",
+    "disable_sync",
+    "enable_sync",
     "end_run",
     "entities",
     "flush",
@@ -81,6 +98,7 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "register_model",
     "search_experiments",
     "search_runs",
     "set_experiment",

@@ -12,12 +12,34 @@ import posixpath
 import shutil
 import struct
 import tempfile
+import zipfile
 import zlib
 from pathlib import Path
 from typing import Any
 
 from .entities import FileInfo
 from .errors import InvalidParameterValue, ResourceNotFound
+
+# Small files that sync pushes for the first time travel in zip packs (one object instead of many)
+# kept in this hidden folder of the run's artifact folder; reading a run's artifacts merges them in.
+PACK_FOLDER = ".lite_tracker/packs"
+
+
+def put_file(fs: Any, local: str, remote: str) -> None:
+    """Upload one file: a single PUT when small, a concurrent multipart upload when large."""
+    from ._remote import put_file as _put
+
+    _put(fs, local, remote)
+
+
+def upload_many(fs: Any, pairs: list[tuple[str, str]], callback: Any = None) -> None:
+    """Upload many ``(local, remote)`` files concurrently in one call (s3fs batches them)."""
+    from ._remote import MULTIPART_CHUNK
+
+    kwargs: dict[str, Any] = {"chunksize": MULTIPART_CHUNK}
+    if callback is not None:
+        kwargs["callback"] = callback
+    fs.put([p[0] for p in pairs], [p[1] for p in pairs], **kwargs)
 
 
 def check_artifact_path(path: str | None) -> str:
@@ -47,15 +69,9 @@ class ArtifactRepository:
     def __init__(self, root_uri: str) -> None:
         self.root_uri = root_uri
         if "://" in root_uri and not root_uri.startswith("file://"):
-            import fsspec
+            from ._remote import filesystem
 
-            try:
-                self._fs, self._root = fsspec.core.url_to_fs(root_uri)
-            except ImportError as e:
-                raise InvalidParameterValue(
-                    f"Artifact root {root_uri!r} needs an extra package ({e}); for s3:// run "
-                    "`pip install 'lite-tracker[s3]'`."
-                ) from e
+            self._fs, self._root = filesystem(root_uri)
             self._local: Path | None = None
         else:
             self._fs = None
@@ -78,7 +94,7 @@ class ArtifactRepository:
                 f.write(data)
             os.replace(tmp, dest)
         else:
-            self._fs.pipe_file(self._join(rel), data)
+            self._remote_call("uploading to", self._fs.pipe_file, self._join(rel), data)
 
     def log_artifact(self, local_file: str | os.PathLike[str], artifact_path: str | None = None) -> None:
         """Copy one local file into ``artifact_path`` (a folder, relative)."""
@@ -94,7 +110,7 @@ class ArtifactRepository:
             shutil.copyfile(src, tmp)
             os.replace(tmp, dest)
         else:
-            self._fs.put_file(str(src), self._join(rel))
+            self._remote_call("uploading to", put_file, self._fs, str(src), self._join(rel))
 
     def log_artifacts(self, local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
         """Copy a local folder's contents (recursively) into ``artifact_path``."""
@@ -102,10 +118,28 @@ class ArtifactRepository:
         if not src.is_dir():
             raise ResourceNotFound(f"Cannot log artifacts: {str(src)!r} is not a folder.")
         base = check_artifact_path(artifact_path)
+        if self._local is None:
+            # One concurrent batch: small files go up many at a time, large ones as multipart uploads.
+            pairs = [(str(f), self._join(base, f.relative_to(src).as_posix()))
+                     for f in sorted(src.rglob("*")) if f.is_file()]
+            if pairs:
+                self._remote_call("uploading to", upload_many, self._fs, pairs)
+            return
         for dirpath, _, files in os.walk(src):
             rel_dir = Path(dirpath).relative_to(src).as_posix()
             for name in sorted(files):
                 self.log_artifact(Path(dirpath) / name, posixpath.join(base, rel_dir) if rel_dir != "." else base)
+
+    def _remote_call(self, action: str, func: Any, *args: Any) -> Any:
+        """Call the remote filesystem; network and permission failures become a clear SyncError."""
+        from ._remote import sync_error
+
+        try:
+            return func(*args)
+        except (OSError, ValueError) as e:
+            if isinstance(e, FileNotFoundError) and action != "uploading to":
+                raise
+            raise sync_error(e, self.root_uri, action) from e
 
     def list_artifacts(self, path: str | None = None) -> list[FileInfo]:
         """Direct children of ``path`` (relative), folders first then files, each sorted by name."""
@@ -117,12 +151,7 @@ class ArtifactRepository:
             entries = [(e.name, e.is_dir(), None if e.is_dir() else e.stat().st_size)
                        for e in os.scandir(target) if not e.name.startswith(".tmp-")]
         else:
-            target_s = self._join(rel)
-            if not self._fs.isdir(target_s):
-                return []
-            entries = [(posixpath.basename(i["name"].rstrip("/")), i["type"] == "directory",
-                        None if i["type"] == "directory" else i.get("size"))
-                       for i in self._fs.ls(target_s, detail=True)]
+            entries = self._remote_call("listing", self._remote_children, rel)
         entries.sort(key=lambda e: (not e[1], e[0]))
         return [FileInfo(posixpath.join(rel, n) if rel else n, d, s) for n, d, s in entries]
 
@@ -140,15 +169,76 @@ class ArtifactRepository:
                 shutil.copyfile(src, out)
             else:
                 raise ResourceNotFound(f"No artifact at {rel!r} under {self.root_uri}.")
-        else:
-            src_s = self._join(rel)
-            if not self._fs.exists(src_s):
-                raise ResourceNotFound(f"No artifact at {rel!r} under {self.root_uri}.")
-            if self._fs.isdir(src_s):
-                self._fs.get(src_s.rstrip("/") + "/", str(out), recursive=True)
-            else:
-                self._fs.get_file(src_s, str(out))
+        elif not self._remote_call("downloading from", self._remote_download, rel, out):
+            raise ResourceNotFound(f"No artifact at {rel!r} under {self.root_uri}.")
         return str(out)
+
+    # ------------------------------------------------------------ remote folders (and packs)
+
+    def _packed(self) -> dict[str, tuple[str, int]]:
+        """Files kept in this folder's packs: ``rel -> (pack path, size)``; a newer pack wins."""
+        folder = self._join(PACK_FOLDER)
+        try:
+            packs = sorted(p for p in self._fs.ls(folder, detail=False) if p.endswith(".zip"))
+        except FileNotFoundError:
+            return {}
+        found: dict[str, tuple[str, int]] = {}
+        for pack in packs:
+            with self._fs.open(pack, "rb") as f, zipfile.ZipFile(f) as z:
+                for info in z.infolist():
+                    if not info.is_dir():
+                        found[info.filename] = (pack, info.file_size)
+        return found
+
+    def _remote_children(self, rel: str) -> list[tuple[str, bool, int | None]]:
+        target = self._join(rel)
+        children: dict[str, tuple[bool, int | None]] = {}
+        for name, (_, size) in self._packed().items():
+            if rel and not name.startswith(rel + "/"):
+                continue
+            head, _, rest = name[len(rel) + 1 if rel else 0:].partition("/")
+            children[head] = (True, None) if rest else (False, size)
+        if self._fs.isdir(target):
+            for i in self._fs.ls(target, detail=True):
+                name = posixpath.basename(i["name"].rstrip("/"))
+                if not rel and name == PACK_FOLDER.split("/")[0]:
+                    continue
+                is_dir = i["type"] == "directory"
+                children[name] = (is_dir, None if is_dir else i.get("size"))
+        return [(n, d, size) for n, (d, size) in children.items()]
+
+    def _remote_download(self, rel: str, out: Path) -> bool:
+        """Download ``rel`` (a file or a folder) to ``out``; False if nothing is there.
+
+        Packed files are extracted first, then plain objects are fetched over them (a file pushed
+        again after it was packed is a plain object, and the newer copy)."""
+        packed = self._packed()
+        wanted = {name: pack for name, (pack, _) in packed.items()
+                  if name == rel or not rel or name.startswith(rel + "/")}
+        by_pack: dict[str, list[str]] = {}
+        for name, pack in wanted.items():
+            by_pack.setdefault(pack, []).append(name)
+        for pack, names in by_pack.items():
+            with zipfile.ZipFile(io.BytesIO(self._fs.cat_file(pack))) as z:
+                for name in names:
+                    dest = out if name == rel else out / (name[len(rel) + 1:] if rel else name)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    dest.write_bytes(z.read(name))
+        src = self._join(rel)
+        if self._fs.isfile(src):
+            out.parent.mkdir(parents=True, exist_ok=True)
+            self._fs.get_file(src, str(out))
+            return True
+        try:
+            found = [f for f in self._fs.find(src) if not f[len(src) + 1:].startswith(PACK_FOLDER + "/")]
+        except FileNotFoundError:
+            found = []
+        if found:
+            targets = [str(out / f[len(src) + 1:]) for f in found]
+            for t in targets:
+                os.makedirs(os.path.dirname(t), exist_ok=True)
+            self._fs.get(found, targets)
+        return bool(found or wanted)
 
 
 def figure_bytes(figure: Any, artifact_file: str) -> bytes:
@@ -209,3 +299,40 @@ def _png(array: Any) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, color, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def download_artifacts(artifact_uri: str | None = None, run_id: str | None = None, artifact_path: str | None = None,
+                       dst_path: str | None = None, tracking_uri: str | None = None) -> str:
+    """Download an artifact file or folder to a local path, as ``mlflow.artifacts.download_artifacts``.
+
+    Args:
+        artifact_uri: ``runs:/<run_id>/<path>``, ``models:/<name>/<version|stage|latest>``,
+            ``models:/<name>@<alias>``, a local path or an fsspec URL. Not together with ``run_id``.
+        run_id: A run whose artifact ``artifact_path`` (default: all of them) to download.
+        artifact_path: Path inside the run's artifacts (with ``run_id``).
+        dst_path: Local folder to download into (default: a new temp folder).
+        tracking_uri: The store to resolve runs and models in (default: the current one).
+
+    Returns:
+        The local path of the downloaded file or folder.
+
+    Raises:
+        LiteTrackerException: RESOURCE_DOES_NOT_EXIST for an unknown run, model, version, stage, alias
+            or artifact; INVALID_PARAMETER_VALUE for a bad combination of arguments.
+
+    Example:
+        >>> download_artifacts("models:/iris@champion", dst_path="out")  # doctest: +SKIP
+        'out/model'
+    """
+    from .fluent import _client
+    from .registry.uri import download
+
+    if (artifact_uri is None) == (run_id is None):
+        raise InvalidParameterValue("Give exactly one of artifact_uri or run_id.")
+    if artifact_uri is not None and artifact_path is not None:
+        raise InvalidParameterValue("artifact_path goes with run_id; put the path in artifact_uri instead.")
+    uri = artifact_uri if artifact_uri is not None else f"runs:/{run_id}/{check_artifact_path(artifact_path)}"
+    from .client import MlflowClient
+
+    client = MlflowClient(tracking_uri) if tracking_uri is not None else _client()
+    return download(client, uri, dst_path)

@@ -81,7 +81,7 @@ class WriteBuffer:
 
     def _after_add(self, n: int) -> None:
         if self._thread is None:
-            self._start()
+            self.start()
         if n >= self._max * _BACKPRESSURE:
             self.flush()
         elif n >= self._max and not self._woken:
@@ -129,7 +129,8 @@ class WriteBuffer:
             for table, rows in events.items():
                 self._events[table] = rows + self._events.get(table, [])
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Start the flusher thread (idempotent); it loads the Parquet writer at once, off the caller's path."""
         with self._lock:
             if self._thread is None and not self._stopped:
                 self._thread = threading.Thread(target=self._loop, name="lite_tracker-flusher", daemon=True)

@@ -7,7 +7,7 @@ import math
 import random
 import sys
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from .errors import LiteTrackerException
 
@@ -70,6 +70,16 @@ def _compact(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models_serve(args: argparse.Namespace) -> int:
+    """Serve a logged or registered model over HTTP: POST /invocations (MLflow's scoring JSON), GET /ping."""
+    from .serving import serve
+
+    print(f"Serving {args.model_uri} on http://{args.host}:{args.port} (POST /invocations, GET /ping); "
+          "Ctrl-C stops.", flush=True)
+    serve(args.model_uri, args.host, args.port, args.store)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lite-tracker",
                                      description="Embedded, serverless, MLflow-compatible experiment tracker.")
@@ -89,6 +99,22 @@ def _parser() -> argparse.ArgumentParser:
                              description=_compact.__doc__)
     compact.add_argument("--store", help=store_help)
     compact.set_defaults(func=_compact)
+
+    from ._cli_sync import add_sync_commands
+
+    add_sync_commands(sub, store_help)
+
+    models = sub.add_parser("models", help="work with logged and registered models",
+                            description="Work with logged and registered models.")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    serve = models_sub.add_parser("serve", help="serve a model over HTTP (MLflow scoring protocol)",
+                                  description=_models_serve.__doc__)
+    serve.add_argument("-m", "--model-uri", required=True,
+                       help="models:/<name>/<version|stage|latest>, models:/<name>@<alias> or runs:/<run_id>/<path>")
+    serve.add_argument("-p", "--port", type=int, default=5000, help="TCP port (default: 5000)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
+    serve.add_argument("--store", help=store_help)
+    serve.set_defaults(func=_models_serve)
     return parser
 
 

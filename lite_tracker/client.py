@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from . import _context
 from . import _validation as v
 from ._ids import time_sortable_hex
+from ._remote import is_remote
 from .artifacts import ArtifactRepository, check_artifact_path
 from .buffer import WriteBuffer
 from .entities import (
@@ -35,7 +36,8 @@ from .entities import (
     RunTag,
     ViewType,
 )
-from .errors import InvalidParameterValue, ResourceNotFound
+from .errors import InvalidParameterValue, InvalidState, ResourceNotFound
+from .registry import RegistryClient
 from .settings import Settings, resolve_settings
 from .store.duckdb_store import DuckDBStore
 from .store.segments import EXPERIMENT_TAGS, PARAMS, RUNS, TAGS
@@ -60,10 +62,13 @@ class _RunState:
 class _Backend:
     """The store, write buffer and run cache of one store file in this process."""
 
+    read_only: str | None = None  # why writes are refused (set by read-only backends)
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = DuckDBStore(settings)
         self.buffer = WriteBuffer(self.store)
+        self.buffer.start()
         self.runs: dict[str, _RunState] = {}
         self.experiments: dict[str, tuple[float, Experiment]] = {}
         self.store.start_compactor()
@@ -124,7 +129,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class MlflowClient:
+class MlflowClient(RegistryClient):
     """MLflow's ``MlflowClient`` over a local lite_tracker store.
 
     Args:
@@ -142,7 +147,16 @@ class MlflowClient:
 
     def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None,
                  *, settings: Settings | None = None) -> None:
-        self._settings = settings or resolve_settings(tracking_uri or _context.state.tracking_uri)
+        uri = tracking_uri or _context.state.tracking_uri
+        if settings is None and uri and is_remote(uri):
+            # A shared bucket (s3://bucket/prefix): read-only queries over everyone's pushed runs.
+            from .sync._reader import bucket_backend
+
+            self._b: _Backend = bucket_backend(uri)  # type: ignore[assignment]
+            self._settings = self._b.settings
+            self._store = self._b.store
+            return
+        self._settings = settings or resolve_settings(uri)
         self._b = _backend(self._settings)
         self._store = self._b.store
 
@@ -493,7 +507,9 @@ class MlflowClient:
 
     # ------------------------------------------------------------ artifacts
 
-    def _artifacts(self, run_id: str) -> ArtifactRepository:
+    def _artifacts(self, run_id: str, write: bool = True) -> ArtifactRepository:
+        if write and self._b.read_only:
+            raise InvalidState(self._b.read_only)
         return ArtifactRepository(self._state(v.validate_run_id(run_id)).artifact_uri)
 
     def log_artifact(self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
@@ -540,11 +556,11 @@ class MlflowClient:
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         """Files and folders directly under ``path`` in the run's artifacts."""
-        return self._artifacts(run_id).list_artifacts(path)
+        return self._artifacts(run_id, write=False).list_artifacts(path)
 
     def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
         """Copy an artifact file or folder to a local folder; return its local path."""
-        return self._artifacts(run_id).download_artifacts(check_artifact_path(path), dst_path)
+        return self._artifacts(run_id, write=False).download_artifacts(check_artifact_path(path), dst_path)
 
     # ------------------------------------------------------------ search
 

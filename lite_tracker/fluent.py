@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from . import _context
 from ._context import active_runs, state
 from .client import MlflowClient, flush_all
-from .entities import Experiment, Metric, Param, Run, RunTag, ViewType
+from .entities import Experiment, Param, Run, RunTag, ViewType
+from .entities.model_registry import ModelVersion
 from .errors import InvalidParameterValue, LiteTrackerException, ResourceNotFound
 
 if TYPE_CHECKING:
@@ -398,6 +399,34 @@ def _to_pandas(table: Any) -> pd.DataFrame:
     return table.to_pandas()
 
 
+# ---------------------------------------------------------------- model registry
+
+def register_model(model_uri: str, name: str, await_registration_for: int = 300, *,
+                   tags: dict[str, Any] | None = None) -> ModelVersion:
+    """Register the model at ``model_uri`` as a new version of ``name`` (the model is created if needed).
+
+    Args:
+        model_uri: ``runs:/<run_id>/<path>``, ``models:/...``, or an artifact location.
+        name: The registered model's name.
+        await_registration_for: Accepted for MLflow compatibility (registration is synchronous).
+        tags: Tags of the new version.
+
+    Returns:
+        The new :class:`~lite_tracker.entities.model_registry.ModelVersion`.
+
+    Example:
+        >>> register_model(f"runs:/{run_id}/model", "iris").version  # doctest: +SKIP
+        1
+    """
+    client = _client()
+    try:
+        client.create_registered_model(name)
+    except LiteTrackerException as e:
+        if e.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    return client.create_model_version(name, model_uri, tags=tags)
+
+
 # ---------------------------------------------------------------- system tags
 
 _system_tags_cache: dict[str, str] | None = None
@@ -456,39 +485,3 @@ def _git_commit(start: Path) -> str | None:
         return None
     return None
 
-
-__all__ = [
-    "ActiveRun",
-    "Metric",
-    "active_run",
-    "create_experiment",
-    "delete_experiment",
-    "delete_run",
-    "delete_tag",
-    "end_run",
-    "flush",
-    "get_artifact_uri",
-    "get_experiment",
-    "get_experiment_by_name",
-    "get_run",
-    "get_tracking_uri",
-    "last_active_run",
-    "log_artifact",
-    "log_artifacts",
-    "log_dict",
-    "log_figure",
-    "log_image",
-    "log_metric",
-    "log_metrics",
-    "log_param",
-    "log_params",
-    "log_text",
-    "search_experiments",
-    "search_runs",
-    "set_experiment",
-    "set_tag",
-    "set_tags",
-    "set_tracking_uri",
-    "sql",
-    "start_run",
-]

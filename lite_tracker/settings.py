@@ -9,9 +9,9 @@ URI, then ``./lite_tracker.duckdb``. Artifact root: explicit, ``LITE_TRACKER_ART
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import unquote, urlparse
 
 from .errors import InvalidParameterValue
@@ -37,10 +37,11 @@ class Settings:
     flush_max_points: int = 10_000
     compact_interval: float = 1.0
     lock_timeout: float = 30.0
+    remote_uri: str | None = None  # set for a read-only client of a shared bucket (s3://bucket/prefix)
 
     @property
     def tracking_uri(self) -> str:
-        return str(self.store_path)
+        return self.remote_uri or str(self.store_path)
 
 
 def _float_env(env: Mapping[str, str], name: str, default: float) -> float:

@@ -63,6 +63,30 @@ def fail(store: str) -> None:
     raise RuntimeError("boom")
 
 
+def predict(store: str, *uris: str) -> None:
+    """Load each model URI (sklearn and pyfunc flavors) in this fresh process; print its iris predictions."""
+    import json
+
+    from sklearn.datasets import load_iris
+
+    import lite_tracker.pyfunc
+    import lite_tracker.sklearn
+
+    mlflow.set_tracking_uri(store)
+    x = load_iris().data
+    for uri in uris:
+        est = lite_tracker.sklearn.load_model(uri).predict(x).tolist()
+        pyf = lite_tracker.pyfunc.load_model(uri).predict(x).tolist()
+        print(json.dumps({"uri": uri, "sklearn": est, "pyfunc": pyf}), flush=True)
+
+
+def register_versions(store: str, name: str, n: str) -> None:
+    """Register n versions of an existing model as fast as possible; print each version number."""
+    client = mlflow.MlflowClient(store)
+    for i in range(int(n)):
+        print(client.create_model_version(name, f"file:///models/{name}/{i}").version, flush=True)
+
+
 if __name__ == "__main__":
     {"log_n": log_n, "log_forever": log_forever, "wait_for_signal": wait_for_signal, "resume": resume,
-     "fail": fail}[sys.argv[1]](*sys.argv[2:])
+     "fail": fail, "predict": predict, "register_versions": register_versions}[sys.argv[1]](*sys.argv[2:])

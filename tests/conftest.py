@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from s3server import s3, s3_server  # noqa: F401  (real S3 server fixtures, see tests/s3server.py)
 
 import lite_tracker as mlflow
 from lite_tracker import _context

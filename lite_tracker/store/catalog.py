@@ -26,14 +26,26 @@ from typing import TYPE_CHECKING, Any
 from ..errors import StoreFormatError
 from .layout import Layout
 from .locks import RunLiveness, RWLock, try_exclusive
-from .segments import EVENT_TABLES, METRICS, RUNS, SEGMENT_KINDS, TABLES, TableSpec
+from .segments import (
+    EVENT_TABLES,
+    EXPERIMENT_TAGS,
+    EXPERIMENTS,
+    METRICS,
+    PARAMS,
+    REGISTRY_TABLES,
+    RUNS,
+    SEGMENT_KINDS,
+    TABLES,
+    TAGS,
+    TableSpec,
+)
 
 if TYPE_CHECKING:
     import duckdb
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 STALE_TMP_SECONDS = 3600.0
 MAX_FILES_PER_COMPACTION = 5000
 DEFAULT_EXPERIMENT_ID = "0"
@@ -83,7 +95,7 @@ def _migrate_v1(con: duckdb.DuckDBPyConnection, artifact_root: str) -> None:
     """Events and state tables, the ledger, and the Default experiment."""
     con.execute("CREATE TABLE meta (key VARCHAR, value VARCHAR)")
     con.execute("CREATE TABLE compacted (file VARCHAR)")
-    for spec in TABLES:
+    for spec in (EXPERIMENTS, EXPERIMENT_TAGS, RUNS, PARAMS, TAGS, METRICS):  # the tables of format 1
         con.execute(_ddl(spec.events, spec.columns))
         if spec.merge != "append":
             con.execute(_ddl(spec.state, _state_columns(spec)))
@@ -101,7 +113,14 @@ def _migrate_v2(con: duckdb.DuckDBPyConnection, artifact_root: str) -> None:
     con.execute(f"INSERT INTO latest_metrics {fold_sql(METRICS, 'metrics')}")
 
 
-MIGRATIONS: tuple[Callable[[Any, str], None], ...] = (_migrate_v1, _migrate_v2)
+def _migrate_v3(con: duckdb.DuckDBPyConnection, artifact_root: str) -> None:
+    """The model registry: models, versions, their tags, aliases and the stage-transition history."""
+    for spec in REGISTRY_TABLES:
+        con.execute(_ddl(spec.events, spec.columns))
+        con.execute(_ddl(spec.state, _state_columns(spec)))
+
+
+MIGRATIONS: tuple[Callable[[Any, str], None], ...] = (_migrate_v1, _migrate_v2, _migrate_v3)
 assert len(MIGRATIONS) == FORMAT_VERSION
 
 
@@ -291,7 +310,8 @@ def _fold_pending(con: duckdb.DuckDBPyConnection, layout: Layout) -> tuple[list[
     con.execute("BEGIN TRANSACTION")
     try:
         if found["events"]:
-            _load_segments(con, "new_segments", [str(layout.pending / n) for n in found["events"]])
+            _load_segments(con, "new_segments", [str(layout.pending / n) for n in found["events"]],
+                           SEGMENT_KINDS["events"])
             for spec in EVENT_TABLES:
                 rows += _fold_table(con, spec, f"SELECT {', '.join(spec.column_names)} FROM new_segments "
                                                f"WHERE \"table\" = {_q(spec.events)}")
@@ -307,9 +327,16 @@ def _fold_pending(con: duckdb.DuckDBPyConnection, layout: Layout) -> tuple[list[
     return names, rows
 
 
-def _load_segments(con: duckdb.DuckDBPyConnection, table: str, paths: list[str]) -> None:
+def _load_segments(con: duckdb.DuckDBPyConnection, table: str, paths: list[str],
+                   columns: tuple[tuple[str, str], ...] = ()) -> None:
+    """Load segments into a temp table; ``columns`` missing from every file (segments written before
+    a format added them) are added as NULLs."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_parquet(?, union_by_name = true)",
                 [paths])
+    have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+    for name, sql_type in columns:
+        if name not in have:
+            con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {sql_type}')
 
 
 def _fold_table(con: duckdb.DuckDBPyConnection, spec: TableSpec, select: str) -> int:
@@ -468,7 +495,7 @@ class Reader:
                 con.execute(f"DELETE FROM p_{spec.events}")
             paths = self._readable(con, [str(self._layout.pending / n) for n in names]) if names else []
             if paths:
-                _load_segments(con, "p_segments", paths)
+                _load_segments(con, "p_segments", paths, SEGMENT_KINDS[kind])
                 for spec in specs:
                     where = f"WHERE \"table\" = {_q(spec.events)}" if kind == "events" else ""
                     con.execute(f"INSERT INTO p_{spec.events} SELECT {', '.join(spec.column_names)} "
@@ -493,3 +520,10 @@ class Reader:
                 except (OSError, ValueError):
                     log.warning("lite_tracker: skipping unreadable segment %s", p)
             return good
+
+
+def fold_events(con: duckdb.DuckDBPyConnection, spec: TableSpec, select: str) -> int:
+    """Append the events a ``select`` returns (in ``spec``'s column order) to ``spec``'s event table and
+    refold the state of the keys they touch, as compaction does; the caller holds the compaction lock
+    and the transaction. Used by sync to merge pulled events. Returns the number of rows."""
+    return _fold_table(con, spec, select)

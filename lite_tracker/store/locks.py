@@ -81,9 +81,14 @@ class RWLock:
 
 
 @contextmanager
-def try_exclusive(path: Path) -> Iterator[bool]:
-    """Yield True while holding ``path`` exclusively, or False at once if another process holds it."""
-    fd = _open(path)
+def try_exclusive(path: Path, create: bool = True) -> Iterator[bool]:
+    """Yield True while holding ``path`` exclusively, or False at once if another process holds it
+    (or, with ``create=False``, if the file does not exist)."""
+    try:
+        fd = _open(path) if create else os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        yield False
+        return
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -117,12 +122,19 @@ class RunLiveness:
         """Mark ``run_id`` as worked on by this process (idempotent)."""
         if run_id in self._held:
             return
-        fd = _open(self._folder / f"{run_id}.lock")
-        try:
-            _flock(fd, fcntl.LOCK_SH, timeout, f"liveness lock of run {run_id}")
-        except BaseException:
+        path = self._folder / f"{run_id}.lock"
+        while True:
+            fd = _open(path)
+            try:
+                _flock(fd, fcntl.LOCK_SH, timeout, f"liveness lock of run {run_id}")
+                if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                    break  # else a reaper unlinked the file between our open and lock: retry
+            except FileNotFoundError:
+                pass
+            except BaseException:
+                os.close(fd)
+                raise
             os.close(fd)
-            raise
         self._held[run_id] = fd
 
     def release(self, run_id: str) -> None:
@@ -147,20 +159,8 @@ class RunLiveness:
         if run_id in self._held:
             yield False
             return
-        try:
-            fd = os.open(self._folder / f"{run_id}.lock", os.O_RDWR)
-        except FileNotFoundError:
-            yield False
-            return
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            yield True
-        finally:
-            os.close(fd)
+        with try_exclusive(self._folder / f"{run_id}.lock", create=False) as free:
+            yield free
 
     def is_dead(self, run_id: str) -> bool:
         """True if ``run_id`` has a lock file that no live process holds."""

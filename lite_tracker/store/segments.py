@@ -73,8 +73,47 @@ METRICS = TableSpec(
     (("value", DOUBLE), ("timestamp", INT), ("step", INT)), "append",
 )
 
-# Fold order: what others refer to comes first.
-TABLES: tuple[TableSpec, ...] = (EXPERIMENTS, EXPERIMENT_TAGS, RUNS, PARAMS, TAGS, METRICS)
+
+# Model registry (format 3). Models are keyed by a stable ``model_id`` so a rename is one event; a
+# deleted model or version keeps its row with ``deleted_timestamp`` set, so version numbers are never
+# reused. Versions are VARCHAR keys holding decimal integers.
+REGISTERED_MODELS = TableSpec(
+    "registered_model_events", "registered_models", ("model_id",),
+    (("name", STR), ("description", STR), ("creation_timestamp", INT), ("last_updated_timestamp", INT),
+     ("deleted_timestamp", INT)),
+    "partial",
+)
+REGISTERED_MODEL_TAGS = TableSpec(
+    "registered_model_tag_events", "registered_model_tags", ("model_id", "key"), (("value", STR),), "latest"
+)
+MODEL_VERSIONS = TableSpec(
+    "model_version_events", "model_versions", ("model_id", "version"),
+    (("source", STR), ("run_id", STR), ("run_link", STR), ("description", STR), ("current_stage", STR),
+     ("status", STR), ("user_id", STR), ("creation_timestamp", INT), ("last_updated_timestamp", INT),
+     ("deleted_timestamp", INT)),
+    "partial",
+)
+MODEL_VERSION_TAGS = TableSpec(
+    "model_version_tag_events", "model_version_tags", ("model_id", "version", "key"), (("value", STR),),
+    "latest",
+)
+# value = the version the alias points to; NULL deletes the alias.
+MODEL_ALIASES = TableSpec(
+    "model_alias_events", "model_aliases", ("model_id", "alias"), (("value", STR),), "latest"
+)
+# Append-only history: every transition has its own ``transition_id`` key.
+STAGE_TRANSITIONS = TableSpec(
+    "stage_transition_events", "stage_transitions", ("model_id", "version", "transition_id"),
+    (("from_stage", STR), ("to_stage", STR), ("user_id", STR), ("timestamp", INT)),
+    "partial",
+)
+REGISTRY_TABLES: tuple[TableSpec, ...] = (
+    REGISTERED_MODELS, REGISTERED_MODEL_TAGS, MODEL_VERSIONS, MODEL_VERSION_TAGS, MODEL_ALIASES,
+    STAGE_TRANSITIONS,
+)
+
+# Fold order: what others refer to comes first; METRICS stays last (EVENT_TABLES is all but it).
+TABLES: tuple[TableSpec, ...] = (EXPERIMENTS, EXPERIMENT_TAGS, RUNS, PARAMS, TAGS, *REGISTRY_TABLES, METRICS)
 EVENT_TABLES: tuple[TableSpec, ...] = TABLES[:-1]
 BY_EVENTS = {spec.events: spec for spec in TABLES}
 

@@ -1,0 +1,175 @@
+"""Sync speed on a loopback S3 server (SeaweedFS, started here the same way the tests start it).
+
+Workloads (medians of 3):
+  1. push of 1,000 artifacts of 10 KB, vs uploading the same files one by one with s3fs ``put_file``;
+  2. re-push of an unchanged store with 10,000 runs (nothing to upload);
+  3. push of 1,000,000 metric points.
+
+Prints a table and one JSON line. Usage: ``python benchmarks/bench_sync.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from s3server import S3Server  # noqa: E402
+
+
+def _median(fn, reps: int = 3) -> float:  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(reps):
+        times.append(fn())
+    return statistics.median(times)
+
+
+def bench_artifacts(server: S3Server, work: Path, n: int) -> dict[str, float]:
+    from lite_tracker import sync
+    from lite_tracker.client import MlflowClient
+
+    store = str(work / "art.duckdb")
+    client = MlflowClient(store)
+    run = client.create_run("0")
+    src = work / "files"
+    src.mkdir()
+    rng = os.urandom
+    for i in range(n):
+        (src / f"f{i:04d}.bin").write_bytes(rng(10_000))
+    client.log_artifacts(run.info.run_id, str(src), "data")
+    client.flush()
+    files = sorted(src.iterdir())
+    fs = server.filesystem()
+
+    def push() -> float:
+        url = f"s3://{server.bucket}/bench-{uuid.uuid4().hex[:8]}"
+        started = time.perf_counter()
+        result = sync.push(url, store=store)
+        took = time.perf_counter() - started
+        assert result.files >= n
+        return took
+
+    def one_by_one() -> float:
+        prefix = f"{server.bucket}/loop-{uuid.uuid4().hex[:8]}"
+        started = time.perf_counter()
+        for f in files:
+            fs.put_file(str(f), f"{prefix}/{f.name}")
+        return time.perf_counter() - started
+
+    push()  # warm up (first writes, client sessions)
+    t_push = _median(push)
+    t_loop = _median(one_by_one)
+    return {"artifacts_push_s": t_push, "artifacts_put_file_loop_s": t_loop, "artifacts_speedup": t_loop / t_push}
+
+
+def _bulk_store(path: str, runs: int, points_per_run: int, keys: int = 10) -> None:
+    """Write a store fast through the segment writer (the same path logging takes)."""
+    from lite_tracker.client import MlflowClient
+    from lite_tracker.store.segments import METRICS, PARAMS, RUNS, TAGS
+
+    client = MlflowClient(path)
+    store = client._store
+    ids = [uuid.uuid4().hex for _ in range(runs)]
+    now = int(time.time() * 1000)
+    chunk = 2000
+    for i in range(0, runs, chunk):
+        part = ids[i:i + chunk]
+        k = len(part)
+        seq = store.clock()
+        store.write({
+            RUNS.events: {"run_id": part, "experiment_id": ["0"] * k, "run_name": [f"r{j}" for j in range(k)],
+                          "user_id": ["bench"] * k, "status": ["FINISHED"] * k, "start_time": [now] * k,
+                          "end_time": [now + 1] * k, "lifecycle_stage": ["active"] * k,
+                          "artifact_uri": [f"{path}.d/artifacts/0/{r}/artifacts" for r in part], "seq": [seq] * k},
+            PARAMS.events: {"run_id": part * 3, "key": ["lr"] * k + ["layers"] * k + ["opt"] * k,
+                            "value": ["0.1"] * k + ["3"] * k + ["sgd"] * k, "seq": [seq] * (3 * k)},
+            TAGS.events: {"run_id": part, "key": ["team"] * k, "value": ["vision"] * k, "seq": [seq] * k},
+        })
+    steps = points_per_run // keys
+    if steps:
+        for r in ids:
+            n = steps * keys
+            store.write({METRICS.events: {
+                "run_id": [r] * n, "key": [f"m{j % keys}" for j in range(n)], "value": [j * 0.5 for j in range(n)],
+                "timestamp": [now + j for j in range(n)], "step": [j // keys for j in range(n)]}})
+    while store.pending_count():
+        store.compact()
+
+
+def bench_repush(server: S3Server, work: Path, runs: int) -> dict[str, float]:
+    from lite_tracker import sync
+
+    store = str(work / "runs.duckdb")
+    _bulk_store(store, runs, 0)
+    url = f"s3://{server.bucket}/repush-{uuid.uuid4().hex[:8]}"
+    first = sync.push(url, store=store)
+    assert first.runs == runs, first
+
+    def again() -> float:
+        started = time.perf_counter()
+        result = sync.push(url, store=store)
+        took = time.perf_counter() - started
+        assert result.files == 0, result
+        return took
+
+    return {"repush_unchanged_s": _median(again), "first_push_runs_s": first.seconds}
+
+
+def bench_metrics(server: S3Server, work: Path, points: int) -> dict[str, float]:
+    from lite_tracker import sync
+
+    store = str(work / "metrics.duckdb")
+    runs = 100
+    _bulk_store(store, runs, points // runs)
+
+    def push() -> float:
+        url = f"s3://{server.bucket}/metrics-{uuid.uuid4().hex[:8]}"
+        started = time.perf_counter()
+        result = sync.push(url, store=store)
+        took = time.perf_counter() - started
+        assert result.rows >= points, result
+        return took
+
+    return {"push_metric_points_s": _median(push), "metric_points": float(points)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of each workload")
+    args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    server = S3Server()
+    server.start()
+    os.environ.update(server.env())
+    results: dict[str, float] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            (work / "a").mkdir()
+            (work / "b").mkdir()
+            (work / "c").mkdir()
+            results.update(bench_artifacts(server, work / "a", 1000 // scale))
+            results.update(bench_repush(server, work / "b", 10_000 // scale))
+            results.update(bench_metrics(server, work / "c", 1_000_000 // scale))
+    finally:
+        from lite_tracker.client import close_all
+
+        close_all()
+        server.close()
+    print(f"push of {1000 // scale} artifacts of 10 KB:   {results['artifacts_push_s']:.2f} s "
+          f"(put_file loop {results['artifacts_put_file_loop_s']:.2f} s, {results['artifacts_speedup']:.1f}x)")
+    print(f"re-push, unchanged store, {10_000 // scale} runs: {results['repush_unchanged_s']:.2f} s")
+    print(f"push of {1_000_000 // scale:,} metric points:    {results['push_metric_points_s']:.2f} s")
+    print(json.dumps({"benchmark": "sync", **{k: round(v, 4) for k, v in results.items()}}))
+
+
+if __name__ == "__main__":
+    main()

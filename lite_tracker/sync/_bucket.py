@@ -1,0 +1,160 @@
+"""The shared bucket's layout and its commit protocol (paths and objects only; no local store).
+
+::
+
+    <prefix>/_lite_tracker.json                                   {"format": 1}
+    <prefix>/tables/<table>/store=<store_id>/part-<commit>-<rand>.parquet
+    <prefix>/commits/store=<store_id>/<commit:012d>.json          create-only (If-None-Match: *)
+    <prefix>/artifacts/<run_id>/<artifact path>
+
+``<table>`` is an event table of the store (``run_events``, ``param_events``, ``metrics``, ...). Each
+local store writes only under its own ``store=<store_id>`` partitions and commit folder, so any number
+of stores push at once without coordination. A push uploads its data files first and then commits them
+by creating the next commit object; readers trust only files a commit lists, so an interrupted push
+leaves nothing visible and a second process of the same store that loses the create race retries.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._remote import filesystem, lost_create_race, sync_error
+from ..errors import LiteTrackerException, SyncError
+
+BUCKET_FORMAT = 1
+
+
+@dataclass
+class Commit:
+    """One committed push of one store."""
+
+    store: str
+    number: int
+    files: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    hwm: dict[str, int] = field(default_factory=dict)
+    artifacts: dict[str, dict[str, int]] = field(default_factory=dict)
+    created: int = 0
+
+    def to_json(self) -> bytes:
+        return json.dumps({"format": BUCKET_FORMAT, "store": self.store, "commit": self.number,
+                           "created": self.created, "files": self.files, "hwm": self.hwm,
+                           "artifacts": self.artifacts}, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Commit:
+        d = json.loads(data)
+        if int(d.get("format", 0)) > BUCKET_FORMAT:
+            raise SyncError(f"The bucket holds commits of format {d.get('format')}, written by a newer "
+                            "lite_tracker; upgrade lite_tracker (pip install -U lite-tracker).")
+        return cls(d["store"], int(d["commit"]), d.get("files", {}), d.get("hwm", {}), d.get("artifacts", {}),
+                   int(d.get("created", 0)))
+
+
+class Bucket:
+    """The shared bucket at ``url`` (``s3://bucket/prefix``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+        self.fs, self.root = filesystem(self.url)
+
+    @contextmanager
+    def errors(self, action: str) -> Iterator[None]:
+        """Turn network, permission and missing-bucket failures into one clear SyncError."""
+        try:
+            yield
+        except LiteTrackerException:
+            raise
+        except (OSError, ValueError, RuntimeError) as e:
+            raise sync_error(e, self.url, action) from e
+        except Exception as e:  # botocore/aiohttp errors that s3fs does not translate
+            if type(e).__module__.split(".")[0] in ("botocore", "aiobotocore", "aiohttp"):
+                raise sync_error(e, self.url, action) from e
+            raise
+
+    # ------------------------------------------------------------ paths
+
+    def path(self, rel: str) -> str:
+        return f"{self.root}/{rel}"
+
+    def artifacts_url(self, run_id: str) -> str:
+        return f"{self.url}/artifacts/{run_id}"
+
+    def artifact_key(self, run_id: str, rel: str) -> str:
+        return self.path(f"artifacts/{run_id}/{rel}")
+
+    def data_path(self, table: str, store: str, number: int) -> str:
+        return f"tables/{table}/store={store}/part-{number:012d}-{uuid.uuid4().hex[:8]}.parquet"
+
+    def commit_path(self, store: str, number: int) -> str:
+        return self.path(f"commits/store={store}/{number:012d}.json")
+
+    # ------------------------------------------------------------ commits
+
+    def check_bucket(self) -> None:
+        """Fail early and clearly when the bucket is missing or the credentials are refused."""
+        bucket = self.root.split("/", 1)[0]
+        try:
+            self.fs.ls(self.root + "/", detail=False)
+        except FileNotFoundError:
+            if not self.fs.exists(bucket):
+                raise SyncError(sync_error(FileNotFoundError("NoSuchBucket: bucket does not exist"), self.url,
+                                           "opening").message) from None
+
+    def commit_numbers(self, store: str | None = None) -> dict[str, list[int]]:
+        """Committed push numbers per store id (all stores, or one)."""
+        base = self.path("commits" if store is None else f"commits/store={store}")
+        try:
+            names = self.fs.find(base)
+        except FileNotFoundError:
+            return {}
+        found: dict[str, list[int]] = {}
+        for name in names:
+            parts = name.rsplit("/", 2)
+            if len(parts) < 3 or not parts[1].startswith("store=") or not parts[2].endswith(".json"):
+                continue
+            try:
+                number = int(parts[2][:-5])
+            except ValueError:
+                continue
+            found.setdefault(parts[1][6:], []).append(number)
+        for numbers in found.values():
+            numbers.sort()
+        return found
+
+    def read_commits(self, wanted: list[tuple[str, int]]) -> list[Commit]:
+        """Commit objects, fetched concurrently, in the order asked."""
+        if not wanted:
+            return []
+        paths = [self.commit_path(s, n) for s, n in wanted]
+        blobs = self.fs.cat(paths)
+        return [Commit.from_json(blobs[p]) for p in paths]
+
+    def write_commit(self, commit: Commit) -> bool:
+        """Create the commit object; False if this number exists already (another push won)."""
+        commit.created = int(time.time() * 1000)
+        try:
+            self.fs.pipe_file(self.commit_path(commit.store, commit.number), commit.to_json(), mode="create")
+        except OSError as e:
+            if lost_create_race(e):
+                return False
+            raise
+        return True
+
+    def ensure_marker(self) -> None:
+        """Write ``_lite_tracker.json`` once (create-only); refuse a bucket of a newer format."""
+        path = self.path("_lite_tracker.json")
+        try:
+            self.fs.pipe_file(path, json.dumps({"format": BUCKET_FORMAT}).encode(), mode="create")
+        except OSError as e:
+            if not lost_create_race(e):
+                raise
+            found = int(json.loads(self.fs.cat_file(path)).get("format", 0))
+            if found > BUCKET_FORMAT:
+                raise SyncError(f"The bucket at {self.url} has format {found}, written by a newer lite_tracker; "
+                                "upgrade lite_tracker (pip install -U lite-tracker).") from None

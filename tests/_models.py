@@ -1,0 +1,25 @@
+"""Importable custom models for the pyfunc tests (pickled by reference, loaded in other processes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lite_tracker.pyfunc import PythonModel, PythonModelContext
+
+
+class AddOffset(PythonModel):
+    """Adds the number stored in the ``offset`` artifact file to every input value."""
+
+    def load_context(self, context: PythonModelContext) -> None:
+        self.offset = float(Path(context.artifacts["offset"]).read_text())
+
+    def predict(self, context: PythonModelContext, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+        return model_input + self.offset
+
+
+class Doubler:
+    """Not a PythonModel: any object with predict() can be logged."""
+
+    def predict(self, data: Any) -> Any:
+        return data * 2
