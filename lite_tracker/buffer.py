@@ -12,7 +12,7 @@ import threading
 from typing import Any
 
 from .store.duckdb_store import DuckDBStore
-from .store.segments import BY_EVENTS, METRICS
+from .store.segments import BY_EVENTS, METRICS, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +137,7 @@ class WriteBuffer:
                 self._thread.start()
 
     def _loop(self) -> None:
-        import pyarrow.parquet  # noqa: F401  (load it here, not in the first end_run)
-
+        warm_up()
         while not self._stopped:
             self._wake.wait(self._interval)
             self._wake.clear()

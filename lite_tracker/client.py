@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 _RUN_NAME_TAG = "mlflow.runName"
 _FLOAT = frozenset((float,))
+_EXPERIMENT_CACHE_SECONDS = 10.0
 
 
 @dataclass
@@ -197,12 +198,16 @@ class MlflowClient(RegistryClient):
         """The experiment with this name, or None."""
         if not isinstance(name, str):
             raise InvalidParameterValue(f"Experiment name must be a string, got {name!r}.")
-        return self._read().get_experiment_by_name(name)
+        exp = self._read().get_experiment_by_name(name)
+        if exp is not None:
+            self._b.experiments[exp.experiment_id] = (time.monotonic(), exp)
+        return exp
 
     def _cached_experiment(self, experiment_id: str) -> Experiment:
-        """An experiment by id, cached for a second (run creation must not query the store each time)."""
+        """An experiment by id, cached for a few seconds: creating a run in a sweep must not wait for a
+        store read (only the lifecycle stage can change, and deletes from this process clear the cache)."""
         hit = self._b.experiments.get(experiment_id)
-        if hit is not None and time.monotonic() - hit[0] < 1.0:
+        if hit is not None and time.monotonic() - hit[0] < _EXPERIMENT_CACHE_SECONDS:
             return hit[1]
         exp = self.get_experiment(experiment_id)
         self._b.experiments[experiment_id] = (time.monotonic(), exp)

@@ -13,6 +13,7 @@ Every table is an append-only *event* table; the compactor folds events into a *
 
 from __future__ import annotations
 
+import array
 import os
 import threading
 import time
@@ -146,10 +147,39 @@ class SeqClock:
             return self._last
 
 
-def _arrow_type(sql_type: str) -> Any:
+def _column(values: list[Any], sql_type: str) -> Any:
+    """An Arrow array built from buffers: ``pa.array()`` imports pandas on first use, which costs
+    seconds per process in a sweep."""
     import pyarrow as pa
 
-    return {STR: pa.string(), INT: pa.int64(), DOUBLE: pa.float64()}[sql_type]
+    if sql_type == STR:
+        builder = pa.lib.StringBuilder()
+        builder.append_values(values)
+        return builder.finish()
+    code, arrow_type = ("d", pa.float64()) if sql_type == DOUBLE else ("q", pa.int64())
+    n = len(values)
+    nulls = values.count(None)
+    if not nulls:
+        return pa.Array.from_buffers(arrow_type, n, [None, pa.py_buffer(array.array(code, values))])
+    bitmap = bytearray((n + 7) // 8)  # validity bits, least significant bit first
+    for i, x in enumerate(values):
+        if x is not None:
+            bitmap[i >> 3] |= 1 << (i & 7)
+    data = array.array(code, [0 if x is None else x for x in values])
+    return pa.Array.from_buffers(arrow_type, n, [pa.py_buffer(bitmap), pa.py_buffer(data)], null_count=nulls)
+
+
+def warm_up() -> None:
+    """Load and exercise the Parquet writer once (a background thread calls this when a store
+    opens), so the first real flush - often inside ``end_run`` - pays no first-use costs."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for columns in SEGMENT_KINDS.values():
+        sample = {name: [None if t != DOUBLE else 0.0] for name, t in columns}
+        pq.write_table(pa.table({name: _column(sample[name], t) for name, t in columns}), io.BytesIO())
 
 
 def write_segment(folder: Path, columns: tuple[tuple[str, str], ...], data: dict[str, list[Any]]) -> Path:
@@ -161,7 +191,7 @@ def write_segment(folder: Path, columns: tuple[tuple[str, str], ...], data: dict
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.table({name: pa.array(data[name], type=_arrow_type(t)) for name, t in columns})
+    table = pa.table({name: _column(data[name], t) for name, t in columns})
     final = folder / f"{time_sortable_hex()}.parquet"
     tmp = final.with_name(final.name + ".tmp")
     pq.write_table(table, tmp)
