@@ -12,7 +12,7 @@ import threading
 from typing import Any
 
 from .store.duckdb_store import DuckDBStore
-from .store.segments import BY_EVENTS, METRICS, warm_up
+from .store.segments import BY_EVENTS, MetricChunk, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class WriteBuffer:
         self._m_value: list[float] = []
         self._m_ts: list[int] = []
         self._m_step: list[int] = []
-        self._chunks: list[tuple[str, list[str], list[float], Any, Any]] = []
+        self._chunks: list[MetricChunk] = []
         self._points = 0
         self._woken = False
         self._events: dict[str, list[tuple[Any, ...]]] = {}
@@ -101,23 +101,13 @@ class WriteBuffer:
                 table: {name: [r[i] for r in rows] for i, name in enumerate(BY_EVENTS[table].column_names)}
                 for table, rows in events.items()
             }
-            columns: list[list[Any]] = [list(c) for c in metrics] if chunks else list(metrics)
-            for run_id, keys, values, ts, steps in chunks:
-                n = len(keys)
-                columns[0].extend([run_id] * n)
-                columns[1].extend(keys)
-                columns[2].extend(values)
-                columns[3].extend([ts] * n if isinstance(ts, int) else ts)
-                columns[4].extend([steps] * n if isinstance(steps, int) else steps)
-            if columns[0]:
-                batches[METRICS.events] = dict(zip(METRICS.column_names, columns))
             try:
-                self._store.write(batches)
+                self._store.write(batches, (metrics, chunks))
             except BaseException:
                 self._restore(metrics, chunks, events)
                 raise
 
-    def _restore(self, metrics: tuple[list[Any], ...], chunks: list[tuple[str, list[str], list[float], Any, Any]],
+    def _restore(self, metrics: tuple[list[Any], ...], chunks: list[MetricChunk],
                  events: dict[str, list[tuple[Any, ...]]]) -> None:
         """Put back what a failed flush took (segment names are fresh, so a retry never doubles)."""
         with self._lock:

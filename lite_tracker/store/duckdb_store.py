@@ -23,9 +23,11 @@ from .segments import (
     EVENT_TABLES,
     EXPERIMENT_TAGS,
     EXPERIMENTS,
-    METRICS,
     SEGMENT_KINDS,
+    MetricChunk,
     SeqClock,
+    events_table,
+    metrics_table,
     write_segment,
 )
 
@@ -61,8 +63,10 @@ class DuckDBStore:
 
     # ------------------------------------------------------------ writing
 
-    def write(self, batches: dict[str, Columns]) -> None:
-        """Write the events of one flush: one events segment, then one metrics segment."""
+    def write(self, batches: dict[str, Columns], metrics: tuple[tuple[list[Any], ...], list[MetricChunk]] | None = None
+              ) -> None:
+        """Write the events of one flush as one events segment, then its metric points (single points
+        and chunks, see ``segments.metrics_table``) as one metrics segment."""
         union = SEGMENT_KINDS["events"]
         events: Columns = {name: [] for name, _ in union}
         for spec in EVENT_TABLES:
@@ -75,10 +79,9 @@ class DuckDBStore:
             for name, _ in union[1:]:
                 events[name].extend(columns.get(name) or [None] * n)
         if events["table"]:
-            write_segment(self.layout.pending_dir("events"), union, events)
-        metrics = batches.get(METRICS.events)
-        if metrics and metrics["run_id"]:
-            write_segment(self.layout.pending_dir("metrics"), SEGMENT_KINDS["metrics"], metrics)
+            write_segment(self.layout.pending_dir("events"), events_table(events))
+        if metrics is not None and (metrics[0][0] or metrics[1]):
+            write_segment(self.layout.pending_dir("metrics"), metrics_table(*metrics))
 
     def create_experiment(self, name: str, artifact_location: str | None, tags: dict[str, str]) -> str:
         """Create an experiment; the name is checked unique under the store's metadata lock."""

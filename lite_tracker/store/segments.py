@@ -18,6 +18,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -169,29 +170,86 @@ def _column(values: list[Any], sql_type: str) -> Any:
     return pa.Array.from_buffers(arrow_type, n, [pa.py_buffer(bitmap), pa.py_buffer(data)], null_count=nulls)
 
 
+MetricChunk = tuple[str, list[str], list[float], Any, Any]  # run_id, keys, values, timestamp(s), step(s)
+
+
+def metrics_table(singles: tuple[list[Any], ...], chunks: list[MetricChunk]) -> Any:
+    """The Arrow table of one metrics segment, from single points (parallel run_id, key, value,
+    timestamp, step lists) and chunks (one run, parallel keys and values, one or per-point timestamps
+    and steps). Run ids and keys are dictionary-encoded: few distinct values, many points. Chunks are
+    expanded with NumPy, not point by point in Python."""
+    import numpy as np
+    import pyarrow as pa
+
+    runs: dict[str, int] = {}
+    keys: dict[str, int] = {}
+    s_run, s_key, s_value, s_ts, s_step = singles
+    key_lists = [c[1] for c in chunks]
+    lengths = np.fromiter(map(len, key_lists), dtype=np.int64, count=len(chunks))
+
+    def per_point(pos: int) -> Any:  # a chunk's timestamp(s) or step(s), one per point
+        col = [c[pos] for c in chunks]
+        if all(type(x) is int for x in col):
+            return np.repeat(np.array(col, dtype=np.int64), lengths)
+        return np.fromiter(chain.from_iterable([x] * n if type(x) is int else x for x, n in zip(col, lengths)),
+                           dtype=np.int64, count=int(lengths.sum()))
+
+    first = key_lists[0] if key_lists else []
+    if all(k == first for k in key_lists):  # a sweep logs the same keys step after step
+        chunk_keys = np.tile(np.array([keys.setdefault(k, len(keys)) for k in first], dtype=np.int32), len(chunks))
+    else:
+        chunk_keys = np.array([keys.setdefault(k, len(keys)) for k in chain.from_iterable(key_lists)], dtype=np.int32)
+    run_idx = np.concatenate([
+        np.array([runs.setdefault(r, len(runs)) for r in s_run], dtype=np.int32),
+        np.repeat(np.array([runs.setdefault(c[0], len(runs)) for c in chunks], dtype=np.int32), lengths),
+    ])
+    key_idx = np.concatenate([np.array([keys.setdefault(k, len(keys)) for k in s_key], dtype=np.int32), chunk_keys])
+    values = np.concatenate([np.array(s_value, dtype=np.float64),
+                             np.fromiter(chain.from_iterable(c[2] for c in chunks), dtype=np.float64,
+                                         count=int(lengths.sum()))])
+    stamps = np.concatenate([np.array(s_ts, dtype=np.int64), per_point(3)])
+    steps = np.concatenate([np.array(s_step, dtype=np.int64), per_point(4)])
+
+    def numbers(data: Any, arrow_type: Any) -> Any:
+        return pa.Array.from_buffers(arrow_type, len(data), [None, pa.py_buffer(data)])
+
+    def dictionary(codes: Any, names: dict[str, int]) -> Any:
+        return pa.DictionaryArray.from_arrays(numbers(codes, pa.int32()), _column(list(names), STR))
+
+    return pa.table({
+        "run_id": dictionary(run_idx, runs), "key": dictionary(key_idx, keys),
+        "value": numbers(values, pa.float64()), "timestamp": numbers(stamps, pa.int64()),
+        "step": numbers(steps, pa.int64()),
+    })
+
+
+def events_table(data: dict[str, list[Any]]) -> Any:
+    """The Arrow table of one events segment (columns as in ``SEGMENT_KINDS["events"]``)."""
+    import pyarrow as pa
+
+    return pa.table({name: _column(data[name], t) for name, t in SEGMENT_KINDS["events"]})
+
+
 def warm_up() -> None:
     """Load and exercise the Parquet writer once (a background thread calls this when a store
     opens), so the first real flush - often inside ``end_run`` - pays no first-use costs."""
     import io
 
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    for columns in SEGMENT_KINDS.values():
-        sample = {name: [None if t != DOUBLE else 0.0] for name, t in columns}
-        pq.write_table(pa.table({name: _column(sample[name], t) for name, t in columns}), io.BytesIO())
+    pq.write_table(events_table({name: [None] for name, _ in SEGMENT_KINDS["events"]}), io.BytesIO())
+    pq.write_table(metrics_table(([""], [""], [0.0], [0], [0]), [("", [""], [0.0], 0, 0)]), io.BytesIO())
 
 
-def write_segment(folder: Path, columns: tuple[tuple[str, str], ...], data: dict[str, list[Any]]) -> Path:
-    """Write one immutable segment atomically: temp file in the same folder, fsync, rename.
+def write_segment(folder: Path, table: Any) -> Path:
+    """Write one immutable segment (an Arrow table) atomically: temp file in the same folder, fsync,
+    rename.
 
     The file name (time-sortable and unique) is the segment's idempotency key: the compactor
     records it in its ledger, so a segment is folded into the store exactly once.
     """
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.table({name: _column(data[name], t) for name, t in columns})
     final = folder / f"{time_sortable_hex()}.parquet"
     tmp = final.with_name(final.name + ".tmp")
     pq.write_table(table, tmp)
