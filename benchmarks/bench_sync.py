@@ -73,7 +73,7 @@ def bench_artifacts(server: S3Server, work: Path, n: int) -> dict[str, float]:
 def _bulk_store(path: str, runs: int, points_per_run: int, keys: int = 10) -> None:
     """Write a store fast through the segment writer (the same path logging takes)."""
     from lite_tracker.client import MlflowClient
-    from lite_tracker.store.segments import METRICS, PARAMS, RUNS, TAGS
+    from lite_tracker.store.segments import PARAMS, RUNS, TAGS
 
     client = MlflowClient(path)
     store = client._store
@@ -97,9 +97,9 @@ def _bulk_store(path: str, runs: int, points_per_run: int, keys: int = 10) -> No
     if steps:
         for r in ids:
             n = steps * keys
-            store.write({METRICS.events: {
-                "run_id": [r] * n, "key": [f"m{j % keys}" for j in range(n)], "value": [j * 0.5 for j in range(n)],
-                "timestamp": [now + j for j in range(n)], "step": [j // keys for j in range(n)]}})
+            points = ([r] * n, [f"m{j % keys}" for j in range(n)], [j * 0.5 for j in range(n)],
+                      [now + j for j in range(n)], [j // keys for j in range(n)])
+            store.write({}, (points, []))
     while store.pending_count():
         store.compact()
 

@@ -67,6 +67,9 @@ class DuckDBStore:
               ) -> None:
         """Write the events of one flush as one events segment, then its metric points (single points
         and chunks, see ``segments.metrics_table``) as one metrics segment."""
+        unknown = set(batches) - {spec.events for spec in EVENT_TABLES}
+        if unknown:  # a programming error: metric points go in ``metrics``, never dropped silently
+            raise ValueError(f"Not event tables: {sorted(unknown)}")
         union = SEGMENT_KINDS["events"]
         events: Columns = {name: [] for name, _ in union}
         for spec in EVENT_TABLES:
