@@ -36,9 +36,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-LIBS = ("lite_tracker", "mlflow", "trackio")
-LIB_ALIASES = {"lite": "lite_tracker", "lite-tracker": "lite_tracker"}
-DISTRIBUTIONS = {"lite_tracker": "lite-tracker", "mlflow": "mlflow", "trackio": "trackio"}
+import _common
+from _common import LIBS, child_env, result_stream
+
 WORKLOADS = ("log_metric_loop", "log_metrics_step", "log_batch", "runs_created", "multiproc", "import")
 UNSUPPORTED = {("trackio", "log_batch")}  # trackio has no batch-of-Metric-objects API
 
@@ -69,15 +69,6 @@ UNITS = {
 CHILD_TIMEOUT_S = 1800.0
 PROJECT = "bench"
 
-# Keep every library offline, quiet and inside the temporary store folder.
-QUIET_ENV = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "1",
-    "HF_HUB_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "GRADIO_ANALYTICS_ENABLED": "False",
-    "PYTHONWARNINGS": "ignore",
-}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -330,8 +321,7 @@ CHILD_WORKLOADS = {
 
 def child_main(spec: dict[str, Any]) -> None:
     """Run one workload and print its result as the only line on stdout."""
-    out = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)  # anything a library prints (even from C) goes to stderr
+    out = result_stream()
     tracker = _tracker(spec["lib"], Path(spec["store"]))
     result = CHILD_WORKLOADS[spec["workload"]](tracker, spec["size"])
     out.write(json.dumps(result) + "\n")
@@ -341,11 +331,6 @@ def child_main(spec: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------------------------------
 # Parent side: orchestration, import timing, report
 # ----------------------------------------------------------------------------------------------
-
-
-def child_env(store: Path) -> dict[str, str]:
-    """Environment for a child: quiet, offline, every library file inside ``store``."""
-    return {**os.environ, **QUIET_ENV, "TRACKIO_DIR": str(store / "trackio"), "HF_HOME": str(store / "hf")}
 
 
 def _child_cmd(lib: str, workload: str, store: Path, size: dict[str, Any]) -> list[str]:
@@ -458,28 +443,7 @@ def preflight(libs: list[str]) -> dict[str, str]:
         "mlflow": "import mlflow; from mlflow.entities import Metric",
         "trackio": "import trackio",
     }
-    versions = {}
-    with tempfile.TemporaryDirectory(prefix="bench-logging-") as tmp:
-        for lib in libs:
-            proc = subprocess.run([sys.executable, "-c", checks[lib]], cwd=tmp, env=child_env(Path(tmp)),
-                                  capture_output=True, text=True, check=False)  # fmt: skip
-            if proc.returncode != 0:
-                why = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
-                sys.exit(
-                    f"error: {lib} cannot be used from {sys.executable}: {why}\n"
-                    f'Install it (from the repository root: pip install -e ".[bench]") '
-                    f"or leave it out with --only."
-                )
-            try:
-                versions[lib] = importlib.metadata.version(DISTRIBUTIONS[lib])
-            except importlib.metadata.PackageNotFoundError:
-                versions[lib] = "unknown"
-    for dep in ("duckdb", "pyarrow", "sqlalchemy"):
-        try:
-            versions[dep] = importlib.metadata.version(dep)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return versions
+    return _common.preflight(libs, checks, ("duckdb", "pyarrow", "sqlalchemy"))
 
 
 def run_one(lib: str, workload: str, size: dict[str, Any], workdir: Path | None) -> dict[str, Any]:
@@ -581,22 +545,14 @@ def report(
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    _common.add_selection(p, WORKLOADS)
     p.add_argument("--repeat", type=int, default=3, help="samples per (library, workload); median reported")
-    p.add_argument("--only", default=",".join(LIBS), help=f"comma-separated libraries from {','.join(LIBS)}")
-    p.add_argument(
-        "--workloads", default=",".join(WORKLOADS), help=f"comma-separated from {','.join(WORKLOADS)}"
-    )
     p.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     p.add_argument("--workdir", type=Path, default=None, help="parent folder of the temporary stores")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child is None:
-        args.only = [LIB_ALIASES.get(x.strip(), x.strip()) for x in args.only.split(",") if x.strip()]
-        args.workloads = [x.strip() for x in args.workloads.split(",") if x.strip()]
-        for name, valid in (("--only", LIBS), ("--workloads", WORKLOADS)):
-            bad = [x for x in getattr(args, name[2:]) if x not in valid]
-            if bad:
-                p.error(f"{name}: unknown {', '.join(bad)} (choose from {', '.join(valid)})")
+        _common.resolve_selection(p, args, WORKLOADS)
     return args
 
 

@@ -52,9 +52,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-LIBS = ("lite_tracker", "mlflow", "trackio")
-LIB_ALIASES = {"lite": "lite_tracker", "lite-tracker": "lite_tracker"}
-DISTRIBUTIONS = {"lite_tracker": "lite-tracker", "mlflow": "mlflow", "trackio": "trackio"}
+import _common
+from _common import LIBS, child_env, result_stream
+
 WORKLOADS = ("search_filter", "search_df", "history")
 UNSUPPORTED = {("trackio", "search_filter")}  # trackio has no filter grammar
 
@@ -83,15 +83,6 @@ TARGETS: dict[str, dict[str, float]] = {
 QUERY_TIMEOUT_S = 1800.0
 POPULATE_TIMEOUT_S = 4 * 3600.0
 
-# Keep every library offline, quiet and inside the temporary store folder.
-QUIET_ENV = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "1",
-    "HF_HUB_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "GRADIO_ANALYTICS_ENABLED": "False",
-    "PYTHONWARNINGS": "ignore",
-}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -325,8 +316,7 @@ def child_query(tracker: MlflowLike | Trackio, workload: str, spec: dict[str, An
 
 def child_main(spec: dict[str, Any]) -> None:
     """Populate a store or time one query workload; print the result as the only line on stdout."""
-    out = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)  # anything a library prints (even from C) goes to stderr
+    out = result_stream()
     t0 = time.perf_counter()
     tracker = _tracker(spec["lib"], Path(spec["store"]))
     setup_s = time.perf_counter() - t0
@@ -341,11 +331,6 @@ def child_main(spec: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------------------------------
 # Parent side: orchestration and report
 # ----------------------------------------------------------------------------------------------
-
-
-def child_env(store: Path) -> dict[str, str]:
-    """Environment for a child: quiet, offline, every library file inside ``store``."""
-    return {**os.environ, **QUIET_ENV, "TRACKIO_DIR": str(store / "trackio"), "HF_HOME": str(store / "hf")}
 
 
 def run_child(lib: str, workload: str, store: Path, size: dict[str, int], manifest: dict[str, Any] | None,
@@ -400,28 +385,7 @@ def preflight(libs: list[str]) -> dict[str, str]:
         "trackio": "import trackio, pandas; from trackio.sqlite_storage import SQLiteStorage as S; "
         "S.get_run_records, S.get_all_run_configs, S.get_logs_batch, S.get_metric_values",
     }
-    versions = {}
-    with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
-        for lib in libs:
-            proc = subprocess.run([sys.executable, "-c", checks[lib]], cwd=tmp, env=child_env(Path(tmp)),
-                                  capture_output=True, text=True, check=False)  # fmt: skip
-            if proc.returncode != 0:
-                why = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
-                sys.exit(
-                    f"error: {lib} cannot be used from {sys.executable}: {why}\n"
-                    f'Install it (from the repository root: pip install -e ".[bench]") '
-                    f"or leave it out with --only."
-                )
-            try:
-                versions[lib] = importlib.metadata.version(DISTRIBUTIONS[lib])
-            except importlib.metadata.PackageNotFoundError:
-                versions[lib] = "unknown"
-    for dep in ("duckdb", "pyarrow", "sqlalchemy", "pandas"):
-        try:
-            versions[dep] = importlib.metadata.version(dep)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return versions
+    return _common.preflight(libs, checks, ("duckdb", "pyarrow", "sqlalchemy", "pandas"))
 
 
 def summarize(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -528,9 +492,8 @@ def report(results: dict[str, dict[str, dict[str, Any]]], populated: dict[str, d
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    _common.add_selection(p, WORKLOADS)
     p.add_argument("--repeat", type=int, default=3, help="fresh processes per (library, workload); median reported")
-    p.add_argument("--only", default=",".join(LIBS), help=f"comma-separated libraries from {','.join(LIBS)}")
-    p.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated from {','.join(WORKLOADS)}")
     p.add_argument("--quick", action="store_true", help="500 runs and 10,000 points: a smoke run")
     p.add_argument("--calls", type=int, default=None, help="timed calls per process (default 7)")
     p.add_argument("--workdir", type=Path, default=None, help="parent folder of the temporary stores")
@@ -539,12 +502,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child is None:
-        args.only = [LIB_ALIASES.get(x.strip(), x.strip()) for x in args.only.split(",") if x.strip()]
-        args.workloads = [x.strip() for x in args.workloads.split(",") if x.strip()]
-        for name, valid in (("--only", LIBS), ("--workloads", WORKLOADS)):
-            bad = [x for x in getattr(args, name[2:]) if x not in valid]
-            if bad:
-                p.error(f"{name}: unknown {', '.join(bad)} (choose from {', '.join(valid)})")
+        _common.resolve_selection(p, args, WORKLOADS)
     return args
 
 
