@@ -5,7 +5,6 @@ Like MLflow, logging without an active run starts one. The active run is per thr
 
 from __future__ import annotations
 
-import getpass
 import os
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from .client import MlflowClient, flush_all
 from .entities import Experiment, Param, Run, RunTag, ViewType
 from .entities.model_registry import ModelVersion
 from .errors import InvalidParameterValue, LiteTrackerException, ResourceNotFound
+from .settings import current_user
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -436,7 +436,8 @@ def _system_tags() -> dict[str, str]:
     """MLflow's standard tags: user, source name and type, git commit when inside a checkout."""
     global _system_tags_cache
     if _system_tags_cache is None:
-        tags = {"mlflow.user": _user(), "mlflow.source.type": "NOTEBOOK" if "ipykernel" in sys.modules else "LOCAL"}
+        source_type = "NOTEBOOK" if "ipykernel" in sys.modules else "LOCAL"
+        tags = {"mlflow.user": current_user(), "mlflow.source.type": source_type}
         main = sys.argv[0] if sys.argv and sys.argv[0] else ""
         source = Path(main).absolute() if main and main != "-c" and Path(main).exists() else None
         tags["mlflow.source.name"] = str(source) if source else (main or "<console>")
@@ -445,13 +446,6 @@ def _system_tags() -> dict[str, str]:
             tags["mlflow.source.git.commit"] = commit
         _system_tags_cache = tags
     return dict(_system_tags_cache)
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def _git_commit(start: Path) -> str | None:

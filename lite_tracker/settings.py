@@ -8,6 +8,7 @@ URI, then ``./lite_tracker.duckdb``. Artifact root: explicit, ``LITE_TRACKER_ART
 
 from __future__ import annotations
 
+import getpass
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,6 +43,14 @@ class Settings:
     @property
     def tracking_uri(self) -> str:
         return self.remote_uri or str(self.store_path)
+
+
+def current_user() -> str:
+    """The OS user name recorded on runs and registry transitions ("unknown" if the OS has none)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def _float_env(env: Mapping[str, str], name: str, default: float) -> float:

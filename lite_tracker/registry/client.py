@@ -6,7 +6,6 @@ lives in the same store as runs, written as event segments (see :mod:`lite_track
 
 from __future__ import annotations
 
-import getpass
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from ..entities.model_registry import (
     StageTransition,
 )
 from ..errors import InvalidParameterValue, ResourceNotFound
+from ..settings import current_user
 from .store import RegistryStore
 
 if TYPE_CHECKING:
@@ -31,13 +31,6 @@ MAX_ALIAS_LENGTH = 255
 MAX_DESCRIPTION_LENGTH = 65535
 _ALIAS_RE = re.compile(r"^[\w\-]*$")
 _VERSION_ALIAS_RE = re.compile(r"^[vV]\d+$")
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def validate_model_name(name: Any) -> str:
@@ -255,7 +248,7 @@ class RegistryClient:
         RegistryStore(self._store).model_ids(name)  # an unknown model fails before the source is resolved
         location, source_run = resolve(self, source)  # type: ignore[arg-type]
         version = self._registry.create_version(name, location, run_id or source_run, tag_map, run_link,
-                                                _description(description), _os_user())
+                                                _description(description), current_user())
         return self.get_model_version(name, version)
 
     def get_model_version(self, name: str, version: int | str) -> ModelVersion:
@@ -346,7 +339,7 @@ class RegistryClient:
                 f"not an Active stage. Valid stages are {', '.join(ModelVersionStages.ACTIVE_STAGES)}."
             )
         self._read()
-        self._registry.transition(name, number, canonical, archive_existing_versions, _os_user())
+        self._registry.transition(name, number, canonical, archive_existing_versions, current_user())
         return self.get_model_version(name, number)
 
     def get_model_version_stage_history(self, name: str, version: int | str) -> list[StageTransition]:
