@@ -295,14 +295,16 @@ class DuckDBStore:
 
     def _compact_loop(self) -> None:
         ticks = 0
-        while not self._stop.wait(self.settings.compact_interval):
+        main = threading.main_thread()
+        while not self._stop.wait(self.settings.compact_interval) and main.is_alive():
             ticks += 1
             if not self.pending_count() and ticks % 10:
                 continue
             try:
                 self.compact()
             except Exception as e:  # keep logging alive; the next tick retries
-                log.warning("lite_tracker: background compaction failed, will retry: %s", e)
+                if main.is_alive():  # at interpreter exit the next process compacts; nothing to report
+                    log.warning("lite_tracker: background compaction failed, will retry: %s", e)
 
     def after_fork_in_child(self) -> None:
         """Forget the parent's threads, connection and run locks (the child starts its own)."""
