@@ -429,6 +429,7 @@ class Reader:
         self._lock = threading.Lock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._loaded: dict[str, tuple[str, ...]] = {}
+        self._views: bool | None = None  # whether the views include pending segments (None: not defined)
 
     @contextmanager
     def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -456,19 +457,23 @@ class Reader:
             con = duckdb.connect()
             for spec in TABLES:
                 con.execute(_ddl(f"p_{spec.events}", spec.columns))
-            con.execute(f"ATTACH {_q(str(self._layout.db_path))} AS s (READ_ONLY)")
-            try:
-                for spec in TABLES:
-                    con.execute(f"CREATE VIEW {spec.state} AS {self._view_sql(spec)}")
-                    if spec.merge == "append":
-                        con.execute(
-                            f"CREATE VIEW {spec.events} AS SELECT * FROM s.{spec.events} "
-                            f"UNION ALL SELECT * FROM p_{spec.events}"
-                        )
-            finally:
-                con.execute("DETACH s")
             self._con = con
+            self._views = None
         return self._con
+
+    def _define_views(self, con: duckdb.DuckDBPyConnection, with_pending: bool) -> None:
+        """(Re)define the public views: plain reads of the store file while no segment is pending
+        (the usual case, and faster), unions with the pending segments otherwise."""
+        for spec in TABLES:
+            if with_pending:
+                view = self._view_sql(spec)
+            else:
+                view = f"SELECT {', '.join(spec.state_columns)} FROM s.{spec.state}"
+            con.execute(f"CREATE OR REPLACE VIEW {spec.state} AS {view}")
+            if spec.merge == "append":
+                union = f" UNION ALL SELECT * FROM p_{spec.events}" if with_pending else ""
+                con.execute(f"CREATE OR REPLACE VIEW {spec.events} AS SELECT * FROM s.{spec.events}{union}")
+        self._views = with_pending
 
     @staticmethod
     def _view_sql(spec: TableSpec) -> str:
@@ -502,6 +507,9 @@ class Reader:
                                 f"FROM p_segments {where}")
                 con.execute("DROP TABLE p_segments")
             self._loaded[kind] = names
+        with_pending = any(self._loaded.values())
+        if self._views != with_pending:
+            self._define_views(con, with_pending)
 
     def _readable(self, con: duckdb.DuckDBPyConnection, paths: list[str]) -> list[str]:
         """All paths, or, if one is unreadable, those whose footer checks out (the compactor quarantines)."""
