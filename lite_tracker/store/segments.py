@@ -248,11 +248,15 @@ def write_segment(folder: Path, table: Any) -> Path:
     The file name (time-sortable and unique) is the segment's idempotency key: the compactor
     records it in its ledger, so a segment is folded into the store exactly once.
     """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     final = folder / f"{time_sortable_hex()}.parquet"
     tmp = final.with_name(final.name + ".tmp")
-    pq.write_table(table, tmp)
+    # Segments live seconds until compaction: skip compression, and dictionary-encode only string
+    # columns (hashing every metric value costs more than it saves).
+    strings = [f.name for f in table.schema if not (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))]
+    pq.write_table(table, tmp, compression="none", use_dictionary=strings)
     fd = os.open(tmp, os.O_RDONLY)
     try:
         os.fsync(fd)
