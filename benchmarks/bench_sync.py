@@ -34,7 +34,7 @@ def _median(fn, reps: int = 3) -> float:  # type: ignore[no-untyped-def]
 
 def bench_artifacts(server: S3Server, work: Path, n: int) -> dict[str, float]:
     from lite_tracker import sync
-    from lite_tracker.client import MlflowClient
+    from lite_tracker.tracking.client import MlflowClient
 
     store = str(work / "art.duckdb")
     client = MlflowClient(store)
@@ -72,8 +72,8 @@ def bench_artifacts(server: S3Server, work: Path, n: int) -> dict[str, float]:
 
 def _bulk_store(path: str, runs: int, points_per_run: int, keys: int = 10) -> None:
     """Write a store fast through the segment writer (the same path logging takes)."""
-    from lite_tracker.client import MlflowClient
     from lite_tracker.store.segments import PARAMS, RUNS, TAGS
+    from lite_tracker.tracking.client import MlflowClient
 
     client = MlflowClient(path)
     store = client._store
@@ -160,7 +160,7 @@ def main() -> None:
             results.update(bench_repush(server, work / "b", 10_000 // scale))
             results.update(bench_metrics(server, work / "c", 1_000_000 // scale))
     finally:
-        from lite_tracker.client import close_all
+        from lite_tracker.tracking.client import close_all
 
         close_all()
         server.close()

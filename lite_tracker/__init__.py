@@ -5,10 +5,12 @@ store (default ``./lite_tracker.duckdb``) that many processes can write at once,
 """
 
 from . import entities
-from .client import MlflowClient
+from ._version import __version__
 from .entities import Experiment, Metric, Param, Run, RunTag, ViewType
 from .errors import LiteTrackerException, MlflowException
-from .fluent import (
+from .sync import disable_sync, enable_sync
+from .tracking.client import MlflowClient
+from .tracking.fluent import (
     ActiveRun,
     active_run,
     create_experiment,
@@ -43,9 +45,6 @@ from .fluent import (
     sql,
     start_run,
 )
-from .sync import disable_sync, enable_sync
-
-__version__ = "0.1.0"
 
 # Submodules that import heavy libraries load on first use: ``lite_tracker.sklearn.log_model(...)``
 # works after a plain ``import lite_tracker``, and importing lite_tracker stays light.

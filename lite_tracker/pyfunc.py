@@ -226,7 +226,7 @@ def save_model(path: str | Path, python_model: Any = None, artifacts: dict[str, 
 
 
 def _own_version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return __version__
 

@@ -187,7 +187,7 @@ def serve(model_uri: str, host: str = "127.0.0.1", port: int = 5000, tracking_ur
     except ImportError as e:
         raise LiteTrackerException(_INSTALL_HINT, "INVALID_STATE") from e
     from . import pyfunc
-    from .fluent import set_tracking_uri
+    from .tracking.fluent import set_tracking_uri
 
     if tracking_uri is not None:
         set_tracking_uri(tracking_uri)

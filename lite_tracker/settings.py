@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlparse
 from .errors import InvalidParameterValue
 
 DEFAULT_STORE = "lite_tracker.duckdb"
+TRACKING_URI_ENV = "LITE_TRACKER_URI"  # set by ``set_tracking_uri`` so that clients and subprocesses see it
 _SERVER_SCHEMES = ("http", "https", "databricks", "databricks-uc", "uc")
 _DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
@@ -102,15 +103,21 @@ def _is_local_uri(uri: str) -> bool:
     return scheme in ("", "file", "duckdb") or len(scheme) == 1
 
 
+def tracking_uri_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """The tracking URI the environment names: ``LITE_TRACKER_URI``, then a local ``MLFLOW_TRACKING_URI``."""
+    env = os.environ if env is None else env
+    uri = env.get(TRACKING_URI_ENV)
+    if uri:
+        return uri
+    mlflow_uri = env.get("MLFLOW_TRACKING_URI", "")
+    return mlflow_uri if mlflow_uri and _is_local_uri(mlflow_uri) else None
+
+
 def resolve_settings(tracking_uri: str | None = None, artifact_root: str | None = None,
                      env: Mapping[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from explicit values, then the environment, then defaults."""
     env = os.environ if env is None else env
-    uri = tracking_uri or env.get("LITE_TRACKER_URI")
-    if not uri:
-        mlflow_uri = env.get("MLFLOW_TRACKING_URI", "")
-        uri = mlflow_uri if mlflow_uri and _is_local_uri(mlflow_uri) else DEFAULT_STORE
-    store = store_path_from_uri(uri)
+    store = store_path_from_uri(tracking_uri or tracking_uri_from_env(env) or DEFAULT_STORE)
     root = artifact_root or env.get("LITE_TRACKER_ARTIFACT_ROOT") or env.get("MLFLOW_DEFAULT_ARTIFACT_ROOT")
     if root:
         root = _normalize_artifact_root(root)

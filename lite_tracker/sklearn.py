@@ -56,7 +56,7 @@ class _SklearnModelWrapper:
 
 
 def _requirements(fmt: str) -> list[str]:
-    from . import __version__
+    from ._version import __version__
 
     reqs = [f"lite-tracker=={__version__}", f"scikit-learn=={library_version('sklearn')}"]
     for module, package in (("numpy", "numpy"), ("scipy", "scipy")):

@@ -12,8 +12,8 @@ import pytest
 from s3server import s3, s3_server  # noqa: F401  (real S3 server fixtures, see tests/s3server.py)
 
 import lite_tracker as mlflow
-from lite_tracker import _context
-from lite_tracker.client import MlflowClient, close_all
+from lite_tracker.tracking import _state
+from lite_tracker.tracking.client import MlflowClient, close_all
 
 HERE = Path(__file__).parent
 
@@ -29,11 +29,10 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     while mlflow.active_run():
         mlflow.end_run()
     close_all()
-    _context.state.tracking_uri = None
-    _context.state.client = None
-    _context.state.experiment_id = None
-    _context.state.last_run_id = None
-    _context.state.started.clear()
+    _state.state.client = None
+    _state.state.experiment_id = None
+    _state.state.last_run_id = None
+    _state.state.started.clear()
 
 
 @pytest.fixture

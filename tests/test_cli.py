@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import lite_tracker as mlflow
-from lite_tracker.cli import _parser
+from lite_tracker.cli.main import _parser
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -16,8 +16,8 @@ def test_all_names_exist_and_are_documented() -> None:
 
 
 def test_mlflow_import_paths() -> None:
-    from lite_tracker.client import MlflowClient as A
     from lite_tracker.tracking import MlflowClient as B
+    from lite_tracker.tracking.client import MlflowClient as A
 
     assert A is B is lite_tracker.MlflowClient
     from lite_tracker.entities import FileInfo, LifecycleStage, RunData, RunInfo, RunStatus  # noqa: F401

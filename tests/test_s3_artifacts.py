@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from lite_tracker.client import MlflowClient
 from lite_tracker.errors import LiteTrackerException, SyncError
+from lite_tracker.tracking.client import MlflowClient
 
 
 @pytest.fixture

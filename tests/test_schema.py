@@ -32,7 +32,7 @@ def test_v1_store_is_migrated_in_place(store_path: Path) -> None:
 
 def test_newer_store_is_refused_with_a_clear_message(store_path: Path) -> None:
     MlflowClient(str(store_path)).flush()
-    from lite_tracker.client import close_all
+    from lite_tracker.tracking.client import close_all
 
     close_all()
     con = duckdb.connect(str(store_path))

@@ -20,8 +20,8 @@ from sklearn.linear_model import LogisticRegression
 
 import lite_tracker as mlflow
 import lite_tracker.sklearn
-from lite_tracker.client import close_all
 from lite_tracker.serving import BadRequest, parse_payload, predictions_json
+from lite_tracker.tracking.client import close_all
 
 X, Y = load_iris(return_X_y=True)
 COLUMNS = ["sl", "sw", "pl", "pw"]

@@ -17,9 +17,9 @@ from s3server import S3Server
 import lite_tracker
 from lite_tracker import sync
 from lite_tracker.cli import main
-from lite_tracker.client import MlflowClient
 from lite_tracker.entities import Metric, Param, RunTag
 from lite_tracker.errors import InvalidState, SyncError
+from lite_tracker.tracking.client import MlflowClient
 
 
 def _fill(client: MlflowClient, tmp_path: Path, experiment: str = "team", runs: int = 3, steps: int = 50,
@@ -197,7 +197,7 @@ def test_two_stores_push_concurrently(s3: dict[str, Any], tmp_path: Path) -> Non
 
 
 def test_reader_never_sees_a_partial_push(s3: dict[str, Any], tmp_path: Path) -> None:
-    from lite_tracker.sync._reader import BucketReader
+    from lite_tracker.bucket.reader import BucketReader
 
     path = str(tmp_path / "a.duckdb")
     a = MlflowClient(path)

@@ -60,7 +60,7 @@ class Predictor(Protocol):
 
 
 def _lite_tracker_version() -> str:
-    from .. import __version__
+    from .._version import __version__
 
     return __version__
 
@@ -291,7 +291,7 @@ def write_model_dir(
 
 
 def _client() -> Any:
-    from ..fluent import _client as fluent_client
+    from ..tracking.fluent import _client as fluent_client
 
     return fluent_client()
 
@@ -300,8 +300,8 @@ def log_model_dir(save: Callable[[Path], Model], artifact_path: str | None, name
                   registered_model_name: str | None) -> ModelInfo:
     """Save a model with ``save(folder)`` into the active run's artifacts (starting a run if none is
     active) and optionally register it; shared by every flavor's ``log_model``."""
-    from ..artifacts import check_artifact_path
-    from ..fluent import _run_id, register_model
+    from ..store.artifacts import check_artifact_path
+    from ..tracking.fluent import _run_id, register_model
 
     if artifact_path is not None and name is not None and artifact_path != name:
         raise InvalidParameterValue(f"Give either artifact_path or name, not both ({artifact_path!r} != {name!r}).")
@@ -330,8 +330,8 @@ def local_model_dir(model_uri: str | Path, dst_path: str | Path | None = None) -
     A model in a local artifact folder is used in place unless ``dst_path`` is given; otherwise it is
     downloaded (copied) into ``dst_path`` or a new temp folder.
     """
-    from ..artifacts import ArtifactRepository
     from ..registry.uri import resolve
+    from ..store.artifacts import ArtifactRepository
 
     text = str(model_uri)
     location = resolve(_client(), text)[0] if text.startswith(("runs:/", "models:/")) else text

@@ -8,14 +8,24 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from ..artifacts import check_artifact_path
+from ..entities import Run
 from ..entities.model_registry import ModelVersion
 from ..errors import InvalidParameterValue, ResourceNotFound
+from ..store.artifacts import check_artifact_path
 
-if TYPE_CHECKING:
-    from ..client import MlflowClient
+
+class ModelLookup(Protocol):
+    """What resolving a model URI needs of a client (``MlflowClient`` has it; the registry is below it)."""
+
+    def get_run(self, run_id: str) -> Run: ...
+
+    def get_model_version(self, name: str, version: str | int) -> ModelVersion: ...
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion: ...
+
+    def get_latest_versions(self, name: str, stages: list[str] | None = None) -> list[ModelVersion]: ...
 
 _MAX_HOPS = 10
 
@@ -82,7 +92,7 @@ def parse_runs_uri(uri: str) -> tuple[str, str]:
     return run_id, check_artifact_path(rel)
 
 
-def model_version_for(client: MlflowClient, uri: ModelsUri) -> ModelVersion:
+def model_version_for(client: ModelLookup, uri: ModelsUri) -> ModelVersion:
     """The registered version a ``models:/`` URI names (RESOURCE_DOES_NOT_EXIST naming what is missing)."""
     if uri.alias is not None:
         return client.get_model_version_by_alias(uri.name, uri.alias)
@@ -100,7 +110,7 @@ def model_version_for(client: MlflowClient, uri: ModelsUri) -> ModelVersion:
     return found[0]
 
 
-def resolve(client: MlflowClient, uri: str) -> tuple[str, str | None]:
+def resolve(client: ModelLookup, uri: str) -> tuple[str, str | None]:
     """The artifact location a model URI points to, and the run that produced it (if known).
 
     ``runs:/`` resolves through the run's artifact URI; ``models:/`` through the version's source
@@ -125,10 +135,10 @@ def resolve(client: MlflowClient, uri: str) -> tuple[str, str | None]:
     raise InvalidParameterValue(f"Model URI {uri!r} points through more than {_MAX_HOPS} other URIs.")
 
 
-def download(client: MlflowClient, uri: str, dst_path: str | None = None) -> str:
+def download(client: ModelLookup, uri: str, dst_path: str | None = None) -> str:
     """Copy what a ``runs:/``, ``models:/``, local or fsspec URI names to a local folder; return the
     local path of the copied file or folder (a new temp folder holds it unless ``dst_path`` is given)."""
-    from ..artifacts import ArtifactRepository
+    from ..store.artifacts import ArtifactRepository
 
     location = resolve(client, uri)[0].rstrip("/")
     parent, _, leaf = location.rpartition("/")

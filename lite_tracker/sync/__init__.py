@@ -15,18 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..settings import tracking_uri_from_env
 from ._types import SyncProgress, SyncResult
 
 __all__ = ["SyncProgress", "SyncResult", "committed_files", "disable_sync", "enable_sync", "pull", "push"]
 
 
 def _client(store: str | None):  # type: ignore[no-untyped-def]
-    from .. import _context
     from .._remote import is_remote
-    from ..client import MlflowClient
     from ..errors import InvalidParameterValue
+    from ..tracking.client import MlflowClient
 
-    uri = store or _context.state.tracking_uri
+    uri = store or tracking_uri_from_env()
     if uri and is_remote(uri):
         raise InvalidParameterValue(f"The store to sync must be a local store, not {uri!r}.")
     return MlflowClient(uri)
@@ -118,13 +118,12 @@ def enable_sync(url: str, interval: float = 300.0, *, store: str | None = None, 
         >>> import lite_tracker as mlflow
         >>> mlflow.enable_sync("s3://team-bucket/tracking", interval=300)  # doctest: +SKIP
     """
-    from .. import _context
     from ..errors import InvalidParameterValue
     from ._background import enable
 
     if not isinstance(interval, (int, float)) or isinstance(interval, bool) or interval <= 0:
         raise InvalidParameterValue(f"interval must be a positive number of seconds, got {interval!r}.")
-    enable(_check_url(url), store or _context.state.tracking_uri, float(interval), push_at_exit, min_backoff)
+    enable(_check_url(url), store or tracking_uri_from_env(), float(interval), push_at_exit, min_backoff)
 
 
 def disable_sync(url: str | None = None, *, final_push: bool = False) -> None:
@@ -149,7 +148,7 @@ def committed_files(url: str) -> dict[str, list[str]]:
         >>> files = committed_files("s3://team-bucket/tracking")  # doctest: +SKIP
         >>> con.sql("SELECT count(*) FROM read_parquet($f)", params={"f": files["metrics"]})  # doctest: +SKIP
     """
-    from ._bucket import Bucket
+    from ..bucket.objects import Bucket
 
     bucket = Bucket(_check_url(url))
     scheme = bucket.url.split("://", 1)[0]

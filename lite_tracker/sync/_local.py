@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-    from ..client import MlflowClient
+    from ..tracking.client import MlflowClient
 
 _SYNC_DDL = (
     "CREATE TABLE IF NOT EXISTS sync_meta (key VARCHAR, value VARCHAR)",

@@ -15,16 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..bucket.objects import Bucket, arrow_type, concat_events, read_parquet
 from ..errors import ResourceNotFound
-from ..store.segments import BY_EVENTS, DOUBLE, EXPERIMENTS, INT, RUNS
-from ._bucket import Bucket
+from ..store.segments import EXPERIMENTS, RUNS
 from ._local import LocalStore
 from ._types import SyncProgress, SyncResult
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from ..client import MlflowClient
+    from ..tracking.client import MlflowClient
 
 
 def pull(client: MlflowClient, url: str, *, artifacts: bool = False, dry_run: bool = False,
@@ -58,12 +58,12 @@ def pull(client: MlflowClient, url: str, *, artifacts: bool = False, dry_run: bo
             batch = files[i:i + 256]
             blobs = bucket.fs.cat([bucket.path(f[2]) for f in batch])
             for _, name, path, _ in batch:
-                tables.setdefault(name, []).append(_read_parquet(blobs[bucket.path(path)]))
+                tables.setdefault(name, []).append(read_parquet(blobs[bucket.path(path)]))
             state = SyncProgress("pull", state.files_done + len(batch), len(files),
                                  state.bytes_done + sum(f[3] for f in batch), total)
             if progress is not None:
                 progress(state)
-        merged = {name: _concat(name, parts) for name, parts in tables.items()}
+        merged = {name: concat_events(name, parts) for name, parts in tables.items()}
         merged = {k: v for k, v in merged.items() if v is not None}
         exp_map = _map_experiments(local, merged)
         merged = _apply_experiment_map(merged, exp_map)
@@ -87,35 +87,6 @@ def _with_artifacts(result: SyncResult, got: tuple[int, int, int], started: floa
     return SyncResult(result.action, result.url, result.store_id, result.commit, result.files + files,
                       result.bytes + nbytes, max(result.runs, runs), result.rows, time.perf_counter() - started,
                       result.dry_run, "" if files else result.note)
-
-
-def _read_parquet(data: bytes) -> pa.Table:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    return pq.read_table(pa.BufferReader(data))
-
-
-def _concat(name: str, parts: list[pa.Table]) -> pa.Table | None:
-    """Pulled files of one table in the local column order (unknown tables are skipped; columns a
-    newer or older writer lacks are NULL)."""
-    import pyarrow as pa
-
-    spec = BY_EVENTS.get(name)
-    if spec is None:
-        return None
-    fixed = []
-    for t in parts:
-        cols = {n: (t.column(n).cast(_arrow_type(ty)) if n in t.column_names
-                    else pa.nulls(t.num_rows, _arrow_type(ty))) for n, ty in spec.columns}
-        fixed.append(pa.table(cols))
-    return pa.concat_tables(fixed)
-
-
-def _arrow_type(sql_type: str) -> pa.DataType:
-    import pyarrow as pa
-
-    return pa.int64() if sql_type == INT else pa.float64() if sql_type == DOUBLE else pa.string()
 
 
 def _map_experiments(local: LocalStore, tables: dict[str, pa.Table]) -> dict[str, str]:
@@ -175,7 +146,7 @@ def _fetch_artifacts(local: LocalStore, bucket: Bucket,
     root = local.settings.artifact_root
     if "://" in root:
         return 0, 0, 0  # the local artifact root is itself remote: nothing to bring home
-    from ..artifacts import ArtifactRepository
+    from ..store.artifacts import ArtifactRepository
 
     runs = local.runs_with_artifacts_at(f"{bucket.url}/artifacts")
     moved: list[tuple[str, str]] = []
@@ -196,7 +167,7 @@ def _fetch_artifacts(local: LocalStore, bucket: Bucket,
     if moved:
         seq = local.store.clock()
         n = len(moved)
-        cols: dict[str, Any] = {name: pa.nulls(n, _arrow_type(t)) for name, t in RUNS.columns}
+        cols: dict[str, Any] = {name: pa.nulls(n, arrow_type(t)) for name, t in RUNS.columns}
         cols["run_id"] = pa.array([m[0] for m in moved], pa.string())
         cols["artifact_uri"] = pa.array([m[1] for m in moved], pa.string())
         cols["seq"] = pa.array([seq] * n, pa.int64())

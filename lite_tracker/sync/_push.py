@@ -14,16 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._remote import MULTIPART_CHUNK
-from ..artifacts import PACK_FOLDER
+from ..bucket.objects import Bucket, Commit
 from ..errors import SyncError
-from ._bucket import Bucket, Commit
+from ..store.artifacts import PACK_FOLDER
 from ._local import LocalStore
 from ._types import SyncProgress, SyncResult
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from ..client import MlflowClient
+    from ..tracking.client import MlflowClient
 
 _BATCH_FILES = 256
 PACK_MAX_FILE = 2**20  # files below this size are packed on their first push

@@ -16,13 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _context
-from . import _validation as v
-from ._ids import time_sortable_hex
-from ._remote import is_remote
-from .artifacts import ArtifactRepository, check_artifact_path
-from .buffer import WriteBuffer
-from .entities import (
+from .. import _validation as v
+from .._ids import time_sortable_hex
+from .._remote import is_remote
+from ..entities import (
     Experiment,
     FileInfo,
     LifecycleStage,
@@ -36,11 +33,13 @@ from .entities import (
     RunTag,
     ViewType,
 )
-from .errors import InvalidParameterValue, InvalidState, ResourceNotFound
-from .registry import RegistryClient
-from .settings import Settings, resolve_settings
-from .store.duckdb_store import DuckDBStore
-from .store.segments import EXPERIMENT_TAGS, PARAMS, RUNS, TAGS
+from ..errors import InvalidParameterValue, InvalidState, ResourceNotFound
+from ..registry import RegistryClient
+from ..settings import Settings, resolve_settings, tracking_uri_from_env
+from ..store.artifacts import ArtifactRepository, check_artifact_path
+from ..store.buffer import WriteBuffer
+from ..store.duckdb_store import DuckDBStore
+from ..store.segments import EXPERIMENT_TAGS, PARAMS, RUNS, TAGS
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -148,10 +147,10 @@ class MlflowClient(RegistryClient):
 
     def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None,
                  *, settings: Settings | None = None) -> None:
-        uri = tracking_uri or _context.state.tracking_uri
+        uri = tracking_uri or tracking_uri_from_env()
         if settings is None and uri and is_remote(uri):
             # A shared bucket (s3://bucket/prefix): read-only queries over everyone's pushed runs.
-            from .sync._reader import bucket_backend
+            from ..bucket.reader import bucket_backend
 
             self._b: _Backend = bucket_backend(uri)  # type: ignore[assignment]
             self._settings = self._b.settings
@@ -217,7 +216,7 @@ class MlflowClient(RegistryClient):
                            filter_string: str | None = None, order_by: list[str] | None = None,
                            page_token: str | None = None) -> PagedList[Experiment]:
         """Experiments matching MLflow's experiment filter grammar, paged like MLflow."""
-        from .search import (
+        from ..search import (
             compile_search_experiments,
             decode_page_token,
             encode_page_token,
@@ -549,13 +548,13 @@ class MlflowClient(RegistryClient):
 
     def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
         """Save a matplotlib or plotly figure (format from the file name)."""
-        from .artifacts import figure_bytes
+        from ._media import figure_bytes
 
         self._artifacts(run_id).write_bytes(figure_bytes(figure, artifact_file), artifact_file)
 
     def log_image(self, run_id: str, image: Any, artifact_file: str) -> None:
         """Save a PIL image or numpy array as an image file."""
-        from .artifacts import image_bytes
+        from ._media import image_bytes
 
         self._artifacts(run_id).write_bytes(image_bytes(image, artifact_file), artifact_file)
 
@@ -573,7 +572,7 @@ class MlflowClient(RegistryClient):
                     run_view_type: int = ViewType.ACTIVE_ONLY, max_results: int = 1000,
                     order_by: list[str] | None = None, page_token: str | None = None) -> PagedList[Run]:
         """Runs matching MLflow's filter grammar, ordered and paged like MLflow."""
-        from .search import compile_search_runs, decode_page_token, encode_page_token, validate_max_results
+        from ..search import compile_search_runs, decode_page_token, encode_page_token, validate_max_results
 
         ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
         ids = [v.validate_experiment_id(i) for i in ids]
@@ -591,8 +590,8 @@ class MlflowClient(RegistryClient):
                           run_view_type: int = ViewType.ACTIVE_ONLY, max_results: int = 100_000,
                           order_by: list[str] | None = None) -> pa.Table:
         """Like :meth:`search_runs`, as one wide Arrow table with MLflow's DataFrame columns."""
-        from .search import compile_search_runs, validate_max_results
-        from .search.frame import runs_table
+        from ..search import compile_search_runs, validate_max_results
+        from ..search.frame import runs_table
 
         ids = [v.validate_experiment_id(i) for i in experiment_ids]
         limit = validate_max_results(max_results, maximum=10**9)

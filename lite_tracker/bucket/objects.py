@@ -22,10 +22,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._remote import filesystem, lost_create_race, sync_error
 from ..errors import LiteTrackerException, SyncError
+from ..store.segments import BY_EVENTS, DOUBLE, INT
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 BUCKET_FORMAT = 1
 
@@ -158,3 +162,32 @@ class Bucket:
             if found > BUCKET_FORMAT:
                 raise SyncError(f"The bucket at {self.url} has format {found}, written by a newer lite_tracker; "
                                 "upgrade lite_tracker (pip install -U lite-tracker).") from None
+
+
+def read_parquet(data: bytes) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    return pq.read_table(pa.BufferReader(data))
+
+
+def concat_events(name: str, parts: list[pa.Table]) -> pa.Table | None:
+    """Files of one event table pulled from the bucket, in the local column order (unknown tables are skipped; columns a
+    newer or older writer lacks are NULL)."""
+    import pyarrow as pa
+
+    spec = BY_EVENTS.get(name)
+    if spec is None:
+        return None
+    fixed = []
+    for t in parts:
+        cols = {n: (t.column(n).cast(arrow_type(ty)) if n in t.column_names
+                    else pa.nulls(t.num_rows, arrow_type(ty))) for n, ty in spec.columns}
+        fixed.append(pa.table(cols))
+    return pa.concat_tables(fixed)
+
+
+def arrow_type(sql_type: str) -> pa.DataType:
+    import pyarrow as pa
+
+    return pa.int64() if sql_type == INT else pa.float64() if sql_type == DOUBLE else pa.string()

@@ -10,15 +10,13 @@ import io
 import os
 import posixpath
 import shutil
-import struct
 import tempfile
 import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
-from .entities import FileInfo
-from .errors import InvalidParameterValue, ResourceNotFound
+from ..entities import FileInfo
+from ..errors import InvalidParameterValue, ResourceNotFound
 
 # Small files that sync pushes for the first time travel in zip packs (one object instead of many)
 # kept in this hidden folder of the run's artifact folder; reading a run's artifacts merges them in.
@@ -27,14 +25,14 @@ PACK_FOLDER = ".lite_tracker/packs"
 
 def put_file(fs: Any, local: str, remote: str) -> None:
     """Upload one file: a single PUT when small, a concurrent multipart upload when large."""
-    from ._remote import put_file as _put
+    from .._remote import put_file as _put
 
     _put(fs, local, remote)
 
 
 def upload_many(fs: Any, pairs: list[tuple[str, str]], callback: Any = None) -> None:
     """Upload many ``(local, remote)`` files concurrently in one call (s3fs batches them)."""
-    from ._remote import MULTIPART_CHUNK
+    from .._remote import MULTIPART_CHUNK
 
     kwargs: dict[str, Any] = {"chunksize": MULTIPART_CHUNK}
     if callback is not None:
@@ -69,7 +67,7 @@ class ArtifactRepository:
     def __init__(self, root_uri: str) -> None:
         self.root_uri = root_uri
         if "://" in root_uri and not root_uri.startswith("file://"):
-            from ._remote import filesystem
+            from .._remote import filesystem
 
             self._fs, self._root = filesystem(root_uri)
             self._local: Path | None = None
@@ -132,7 +130,7 @@ class ArtifactRepository:
 
     def _remote_call(self, action: str, func: Any, *args: Any) -> Any:
         """Call the remote filesystem; network and permission failures become a clear SyncError."""
-        from ._remote import sync_error
+        from .._remote import sync_error
 
         try:
             return func(*args)
@@ -239,100 +237,3 @@ class ArtifactRepository:
                 os.makedirs(os.path.dirname(t), exist_ok=True)
             self._fs.get(found, targets)
         return bool(found or wanted)
-
-
-def figure_bytes(figure: Any, artifact_file: str) -> bytes:
-    """Serialize a matplotlib or plotly figure in the format its file name asks for."""
-    ext = posixpath.splitext(artifact_file)[1].lower().lstrip(".") or "png"
-    if hasattr(figure, "savefig"):
-        buf = io.BytesIO()
-        figure.savefig(buf, format=ext)
-        return buf.getvalue()
-    if hasattr(figure, "to_html") and ext == "html":
-        return str(figure.to_html()).encode()
-    if hasattr(figure, "to_json") and ext == "json":
-        return str(figure.to_json()).encode()
-    if hasattr(figure, "to_image"):
-        return bytes(figure.to_image(format=ext))
-    raise InvalidParameterValue(
-        f"Cannot log figure of type {type(figure).__name__}: expected a matplotlib Figure or a plotly Figure."
-    )
-
-
-def image_bytes(image: Any, artifact_file: str) -> bytes:
-    """Encode a PIL image, or a numpy array (HxW, HxWx3 or HxWx4; uint8, or floats in [0, 1]), as PNG."""
-    ext = posixpath.splitext(artifact_file)[1].lower().lstrip(".") or "png"
-    if hasattr(image, "save") and hasattr(image, "mode"):
-        buf = io.BytesIO()
-        image.save(buf, format={"jpg": "JPEG"}.get(ext, ext.upper()))
-        return buf.getvalue()
-    if hasattr(image, "shape") and hasattr(image, "dtype"):
-        if ext != "png":
-            raise InvalidParameterValue(f"Arrays are saved as PNG; use a '.png' file name, not {artifact_file!r}.")
-        return _png(image)
-    raise InvalidParameterValue(
-        f"Cannot log image of type {type(image).__name__}: expected a PIL Image or a numpy array."
-    )
-
-
-def _png(array: Any) -> bytes:
-    import numpy as np
-
-    a = np.asarray(array)
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[:, :, 0]
-    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
-        raise InvalidParameterValue(f"Invalid image shape {a.shape}: expected HxW, HxWx3 or HxWx4.")
-    if a.dtype.kind == "f":
-        if a.size and (np.nanmin(a) < 0 or np.nanmax(a) > 1):
-            raise InvalidParameterValue("Float images must have values in [0, 1].")
-        a = (np.nan_to_num(a) * 255).round()
-    elif a.dtype.kind in "iu" and a.size and (a.min() < 0 or a.max() > 255):
-        raise InvalidParameterValue("Integer images must have values in [0, 255].")
-    a = a.astype(np.uint8)
-    height, width = a.shape[:2]
-    color = {1: 0, 3: 2, 4: 6}[1 if a.ndim == 2 else a.shape[2]]  # gray, RGB, RGBA
-    raw = b"".join(b"\x00" + a[y].tobytes() for y in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, color, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
-
-
-def download_artifacts(artifact_uri: str | None = None, run_id: str | None = None, artifact_path: str | None = None,
-                       dst_path: str | None = None, tracking_uri: str | None = None) -> str:
-    """Download an artifact file or folder to a local path, as ``mlflow.artifacts.download_artifacts``.
-
-    Args:
-        artifact_uri: ``runs:/<run_id>/<path>``, ``models:/<name>/<version|stage|latest>``,
-            ``models:/<name>@<alias>``, a local path or an fsspec URL. Not together with ``run_id``.
-        run_id: A run whose artifact ``artifact_path`` (default: all of them) to download.
-        artifact_path: Path inside the run's artifacts (with ``run_id``).
-        dst_path: Local folder to download into (default: a new temp folder).
-        tracking_uri: The store to resolve runs and models in (default: the current one).
-
-    Returns:
-        The local path of the downloaded file or folder.
-
-    Raises:
-        LiteTrackerException: RESOURCE_DOES_NOT_EXIST for an unknown run, model, version, stage, alias
-            or artifact; INVALID_PARAMETER_VALUE for a bad combination of arguments.
-
-    Example:
-        >>> download_artifacts("models:/iris@champion", dst_path="out")  # doctest: +SKIP
-        'out/model'
-    """
-    from .fluent import _client
-    from .registry.uri import download
-
-    if (artifact_uri is None) == (run_id is None):
-        raise InvalidParameterValue("Give exactly one of artifact_uri or run_id.")
-    if artifact_uri is not None and artifact_path is not None:
-        raise InvalidParameterValue("artifact_path goes with run_id; put the path in artifact_uri instead.")
-    uri = artifact_uri if artifact_uri is not None else f"runs:/{run_id}/{check_artifact_path(artifact_path)}"
-    from .client import MlflowClient
-
-    client = MlflowClient(tracking_uri) if tracking_uri is not None else _client()
-    return download(client, uri, dst_path)

@@ -11,8 +11,8 @@ import logging
 import threading
 from typing import Any
 
-from .store.duckdb_store import DuckDBStore
-from .store.segments import BY_EVENTS, MetricChunk, warm_up
+from .duckdb_store import DuckDBStore
+from .segments import BY_EVENTS, MetricChunk, warm_up
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from ..settings import Settings
 from ..store.catalog import fold_sql
 from ..store.duckdb_store import DuckDBStore
 from ..store.segments import EXPERIMENTS, TABLES, SeqClock
-from ._bucket import Bucket
+from .objects import Bucket, concat_events, read_parquet
 
 if TYPE_CHECKING:
     import duckdb
@@ -73,7 +73,6 @@ class BucketReader:
         return self._con
 
     def _refresh(self, con: duckdb.DuckDBPyConnection) -> None:
-        from ._pull import _concat, _read_parquet
 
         numbers = self.bucket.commit_numbers()
         wanted = [(s, n) for s, ns in sorted(numbers.items()) for n in ns if (s, n) not in self._seen]
@@ -85,11 +84,11 @@ class BucketReader:
             blobs = self.bucket.fs.cat([self.bucket.path(p) for _, p in paths])
             by_table: dict[str, list[Any]] = {}
             for name, p in paths:
-                by_table.setdefault(name, []).append(_read_parquet(blobs[self.bucket.path(p)]))
+                by_table.setdefault(name, []).append(read_parquet(blobs[self.bucket.path(p)]))
             con.execute("BEGIN TRANSACTION")
             try:
                 for name, parts in by_table.items():
-                    table = _concat(name, parts)
+                    table = concat_events(name, parts)
                     if table is None:
                         continue
                     con.register("new_rows", table)

@@ -5,22 +5,29 @@ Like MLflow, logging without an active run starts one. The active run is per thr
 
 from __future__ import annotations
 
+import atexit
+import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from . import _context
-from ._context import active_runs, state
+from ..entities import Experiment, Param, Run, RunTag, ViewType
+from ..entities.model_registry import ModelVersion
+from ..errors import InvalidParameterValue, LiteTrackerException, ResourceNotFound
+from ..settings import TRACKING_URI_ENV, current_user
+from ._state import state
 from .client import MlflowClient, flush_all
-from .entities import Experiment, Param, Run, RunTag, ViewType
-from .entities.model_registry import ModelVersion
-from .errors import InvalidParameterValue, LiteTrackerException, ResourceNotFound
-from .settings import current_user
 
 if TYPE_CHECKING:
     import pandas as pd
+
+log = logging.getLogger(__name__)
 
 
 class ActiveRun(Run):
@@ -49,10 +56,59 @@ class ActiveRun(Run):
             end_run(status)
 
 
+# The active-run stack: a ContextVar, so each thread and asyncio task has its own.
+active_runs: ContextVar[tuple[ActiveRun, ...]] = ContextVar("lite_tracker_active_runs", default=())
+
+
+def _end_started_runs(status: str) -> None:
+    """End every run the fluent API started and did not end yet (at exit or on a signal)."""
+    for run_id, client in reversed(list(state.started.items())):
+        try:
+            client.set_terminated(run_id, status)
+        except Exception as e:  # the process is going down: report, go on with the others
+            log.error("lite_tracker: could not end run %s: %s", run_id, e)
+        state.started.pop(run_id, None)
+        state.last_run_id = run_id
+    active_runs.set(())
+
+
+def _install_hooks() -> None:
+    """Once per process: atexit ends open runs (FINISHED, or FAILED/KILLED after an uncaught
+    exception or Ctrl-C), and SIGTERM ends them KILLED before the process dies."""
+    with state.lock:
+        if state.hooks_installed:
+            return
+        state.hooks_installed = True
+    atexit.register(lambda: _end_started_runs(state.exit_status))
+    previous_hook = sys.excepthook
+
+    def excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        state.exit_status = "KILLED" if issubclass(kind, KeyboardInterrupt) else "FAILED"
+        previous_hook(kind, value, tb)
+
+    sys.excepthook = excepthook
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous is not signal.SIG_IGN:
+            signal.signal(signal.SIGTERM, _on_sigterm(previous))
+
+
+def _on_sigterm(previous: Any) -> Callable[[int, FrameType | None], None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        _end_started_runs("KILLED")
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return handler
+
+
 def _client() -> MlflowClient:
     c = state.client
     if c is None:
-        c = state.client = MlflowClient(state.tracking_uri)
+        c = state.client = MlflowClient()
     return c
 
 
@@ -64,9 +120,8 @@ def set_tracking_uri(uri: str | Path) -> None:
     Example:
         >>> set_tracking_uri("runs/lite_tracker.duckdb")  # doctest: +SKIP
     """
-    text = str(uri)
-    client = MlflowClient(text)  # validates and opens the store now: errors surface here
-    state.tracking_uri = text
+    client = MlflowClient(str(uri))  # validates and opens the store now: errors surface here
+    os.environ[TRACKING_URI_ENV] = client.tracking_uri  # seen by new clients and subprocesses, as in MLflow
     state.client = client
     state.experiment_id = None
 
@@ -188,7 +243,7 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
         exp_id = str(experiment_id) if experiment_id is not None else _active_experiment_id()
         run = client.create_run(exp_id, tags={**_system_tags(), **extra}, run_name=run_name)
     active = ActiveRun(run)
-    _context.install_hooks()
+    _install_hooks()
     state.started[run.info.run_id] = client
     active_runs.set(stack + (active,))
     return active
@@ -321,7 +376,7 @@ def log_image(image: Any, artifact_file: str | None = None, **_: Any) -> None:
 
 def get_artifact_uri(artifact_path: str | None = None) -> str:
     """Where the active run's artifacts (or one of them) live."""
-    from .artifacts import check_artifact_path
+    from ..store.artifacts import check_artifact_path
 
     rid = _run_id()
     run = active_run()

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from .errors import InvalidParameterValue, LiteTrackerException
+from ..errors import InvalidParameterValue, LiteTrackerException
 
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -45,7 +45,7 @@ class _ProgressLine:
 
 def _push(args: argparse.Namespace) -> int:
     """Push what is new in the local store (events and artifacts) to a shared bucket."""
-    from . import sync
+    from .. import sync
 
     every = parse_interval(args.every) if args.every else None
     failures = 0
@@ -76,7 +76,7 @@ def _push(args: argparse.Namespace) -> int:
 
 def _pull(args: argparse.Namespace) -> int:
     """Merge what teammates pushed to a shared bucket into the local store."""
-    from . import sync
+    from .. import sync
 
     line = _ProgressLine(not args.quiet)
     try:

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from .errors import LiteTrackerException
+from ..errors import LiteTrackerException
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -57,7 +57,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _compact(args: argparse.Namespace) -> int:
     """Fold pending segments into the DuckDB file now."""
-    from .client import MlflowClient
+    from ..tracking.client import MlflowClient
 
     client = MlflowClient(args.store)
     client.flush()
@@ -72,7 +72,7 @@ def _compact(args: argparse.Namespace) -> int:
 
 def _models_serve(args: argparse.Namespace) -> int:
     """Serve a logged or registered model over HTTP: POST /invocations (MLflow's scoring JSON), GET /ping."""
-    from .serving import serve
+    from ..serving import serve
 
     print(f"Serving {args.model_uri} on http://{args.host}:{args.port} (POST /invocations, GET /ping); "
           "Ctrl-C stops.", flush=True)
@@ -100,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     compact.add_argument("--store", help=store_help)
     compact.set_defaults(func=_compact)
 
-    from ._cli_sync import add_sync_commands
+    from .sync import add_sync_commands
 
     add_sync_commands(sub, store_help)
 
@@ -119,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from . import __version__
+    from .._version import __version__
 
     return __version__
 
