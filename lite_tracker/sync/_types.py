@@ -1,8 +1,13 @@
-"""What push and pull report: progress events and a one-line summary."""
+"""What push and pull report: progress events, a one-line summary, and the warning for a skipped commit."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+
+class SkippedCommitWarning(UserWarning):
+    """A pulled commit broke a rule (a malformed file, an invalid id or value, a change to an object of
+    another store) and was left out whole; the message names the commit and the reason."""
 
 
 @dataclass(frozen=True)
