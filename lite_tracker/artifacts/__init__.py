@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from ..errors import InvalidParameterValue
 from ..registry.uri import download
-from ..store.artifacts import check_artifact_path
+from ..store.artifacts import UnsafePathWarning, check_artifact_path
 from ..tracking.client import MlflowClient
 from ..tracking.fluent import _client
 
-__all__ = ["download_artifacts"]
+__all__ = ["UnsafePathWarning", "download_artifacts"]
 
 
 def download_artifacts(artifact_uri: str | None = None, run_id: str | None = None, artifact_path: str | None = None,

@@ -17,12 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidState
+from ..errors import InvalidParameterValue, InvalidState
 from ..settings import Settings
 from ..store.catalog import fold_sql
 from ..store.duckdb_store import DuckDBStore
 from ..store.segments import EXPERIMENTS, TABLES, SeqClock
-from .objects import Bucket, concat_events, read_parquet
+from .objects import Bucket
+from .untrusted import commit_tables, read_commits, read_tables, skip_commit
 
 if TYPE_CHECKING:
     import duckdb
@@ -73,25 +74,28 @@ class BucketReader:
         return self._con
 
     def _refresh(self, con: duckdb.DuckDBPyConnection) -> None:
+        import pyarrow as pa
 
         numbers = self.bucket.commit_numbers()
         wanted = [(s, n) for s, ns in sorted(numbers.items()) for n in ns if (s, n) not in self._seen]
         if not wanted:
             return
-        commits = self.bucket.read_commits(wanted)
-        paths = [(name, f["path"]) for c in commits for name, fl in c.files.items() for f in fl]
-        if paths:
-            blobs = self.bucket.fs.cat([self.bucket.path(p) for _, p in paths])
-            by_table: dict[str, list[Any]] = {}
-            for name, p in paths:
-                by_table.setdefault(name, []).append(read_parquet(blobs[self.bucket.path(p)]))
+        commits = read_commits(self.bucket, wanted)
+        parsed = read_tables(self.bucket, [f["path"] for c in commits for fl in c.files.values() for f in fl])
+        by_table: dict[str, list[Any]] = {}
+        for c in commits:
+            try:
+                tables = commit_tables(c, parsed)
+            except InvalidParameterValue as e:
+                skip_commit(self.bucket, c.store, c.number, e.message)
+                continue
+            for name, table in tables.items():
+                by_table.setdefault(name, []).append(table)
+        if by_table:
             con.execute("BEGIN TRANSACTION")
             try:
                 for name, parts in by_table.items():
-                    table = concat_events(name, parts)
-                    if table is None:
-                        continue
-                    con.register("new_rows", table)
+                    con.register("new_rows", pa.concat_tables(parts))
                     con.execute(f"INSERT INTO ev_{name} SELECT * FROM new_rows")
                     con.unregister("new_rows")
                 self._fold(con)

@@ -10,7 +10,9 @@ import io
 import os
 import posixpath
 import shutil
+import stat
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,11 @@ from ..errors import InvalidParameterValue, ResourceNotFound
 # Small files that sync pushes for the first time travel in zip packs (one object instead of many)
 # kept in this hidden folder of the run's artifact folder; reading a run's artifacts merges them in.
 PACK_FOLDER = ".lite_tracker/packs"
+
+
+class UnsafePathWarning(UserWarning):
+    """A remote artifact name (a zip pack entry, an object key) would land outside its destination
+    folder, or is a symlink; it was skipped."""
 
 
 def put_file(fs: Any, local: str, remote: str) -> None:
@@ -52,6 +59,49 @@ def check_artifact_path(path: str | None) -> str:
             f"Invalid artifact path {path!r}: it must be relative and stay inside the run's artifact folder."
         )
     return "" if norm == "." else norm
+
+
+def confined_path(root: str | os.PathLike[str], rel: str) -> Path:
+    """Where the remote name ``rel`` goes under the local folder ``root``, resolved.
+
+    Every place that writes local files named by a remote source (zip packs, bucket objects, pulled
+    runs) goes through here: ``rel`` must be relative with no '..' part, and the resolved path (after
+    any symlink already in ``root``) must stay inside ``root``.
+
+    Raises:
+        InvalidParameterValue: ``rel`` is absolute, has a '..' part, or resolves outside ``root``.
+
+    Example:
+        >>> confined_path("/tmp/out", "a/b.txt").as_posix()  # doctest: +SKIP
+        '/tmp/out/a/b.txt'
+    """
+    if not _relative_name(rel):
+        raise InvalidParameterValue(f"Unsafe path {rel!r}: it must be relative, without '..', inside {str(root)!r}.")
+    base = Path(root).resolve()
+    text = rel.replace("\\", "/")
+    target = (base / text).resolve()
+    if target != base and base not in target.parents:
+        raise InvalidParameterValue(f"Unsafe path {rel!r}: it resolves to {str(target)!r}, outside {str(base)!r}.")
+    return target
+
+
+def _relative_name(rel: object) -> bool:
+    """A non-empty relative name with no '..' part, no drive and no NUL (separators '/' or '\\')."""
+    if not isinstance(rel, str):
+        return False
+    text = rel.replace("\\", "/")
+    parts = text.split("/")
+    return bool(text) and not text.startswith("/") and ":" not in parts[0] and ".." not in parts and "\x00" not in text
+
+
+def _extract_target(out: Path, rel: str, source: str) -> Path | None:
+    """``confined_path(out, rel)``, or None with an :class:`UnsafePathWarning` naming ``source``."""
+    try:
+        return confined_path(out, rel)
+    except InvalidParameterValue:
+        warnings.warn(f"Skipped {rel!r} from {source}: it would be written outside {str(out)!r}.",
+                      UnsafePathWarning, stacklevel=3)
+        return None
 
 
 class ArtifactRepository:
@@ -184,8 +234,13 @@ class ArtifactRepository:
         for pack in packs:
             with self._fs.open(pack, "rb") as f, zipfile.ZipFile(f) as z:
                 for info in z.infolist():
-                    if not info.is_dir():
-                        found[info.filename] = (pack, info.file_size)
+                    if info.is_dir():
+                        continue
+                    if not _safe_entry(info):
+                        warnings.warn(f"Skipped {info.filename!r} in {pack}: a symlink or a path that leaves the "
+                                      "run's artifact folder.", UnsafePathWarning, stacklevel=2)
+                        continue
+                    found[info.filename] = (pack, info.file_size)
         return found
 
     def _remote_children(self, rel: str) -> list[tuple[str, bool, int | None]]:
@@ -219,7 +274,9 @@ class ArtifactRepository:
         for pack, names in by_pack.items():
             with zipfile.ZipFile(io.BytesIO(self._fs.cat_file(pack))) as z:
                 for name in names:
-                    dest = out if name == rel else out / (name[len(rel) + 1:] if rel else name)
+                    dest = out if name == rel else _extract_target(out, name[len(rel) + 1:] if rel else name, pack)
+                    if dest is None:
+                        continue
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     dest.write_bytes(z.read(name))
         src = self._join(rel)
@@ -231,9 +288,16 @@ class ArtifactRepository:
             found = [f for f in self._fs.find(src) if not f[len(src) + 1:].startswith(PACK_FOLDER + "/")]
         except FileNotFoundError:
             found = []
+        pairs = [(f, _extract_target(out, f[len(src) + 1:], f)) for f in found]
+        found = [f for f, t in pairs if t is not None]
         if found:
-            targets = [str(out / f[len(src) + 1:]) for f in found]
+            targets = [str(t) for _, t in pairs if t is not None]
             for t in targets:
                 os.makedirs(os.path.dirname(t), exist_ok=True)
             self._fs.get(found, targets)
         return bool(found or wanted)
+
+
+def _safe_entry(info: zipfile.ZipInfo) -> bool:
+    """A zip entry that may be extracted: a regular file with a relative name without '..'."""
+    return not stat.S_ISLNK(info.external_attr >> 16) and _relative_name(info.filename)

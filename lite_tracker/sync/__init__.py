@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..bucket.untrusted import SkippedCommitWarning
 from ..settings import tracking_uri_from_env
 from ._types import SyncProgress, SyncResult
 
-__all__ = ["SyncProgress", "SyncResult", "committed_files", "disable_sync", "enable_sync", "pull", "push"]
+__all__ = ["SkippedCommitWarning", "SyncProgress", "SyncResult", "committed_files", "disable_sync", "enable_sync",
+           "pull", "push"]
 
 
 def _client(store: str | None):  # type: ignore[no-untyped-def]
@@ -149,13 +151,14 @@ def committed_files(url: str) -> dict[str, list[str]]:
         >>> con.sql("SELECT count(*) FROM read_parquet($f)", params={"f": files["metrics"]})  # doctest: +SKIP
     """
     from ..bucket.objects import Bucket
+    from ..bucket.untrusted import read_commits
 
     bucket = Bucket(_check_url(url))
     scheme = bucket.url.split("://", 1)[0]
     out: dict[str, list[str]] = {}
     with bucket.errors("reading"):
         wanted = [(s, n) for s, ns in sorted(bucket.commit_numbers().items()) for n in ns]
-        for commit in bucket.read_commits(wanted):
+        for commit in read_commits(bucket, wanted):  # malformed commits are left out, with a warning
             for table, files in commit.files.items():
                 out.setdefault(table, []).extend(f"{scheme}://{bucket.path(f['path'])}" for f in files)
     return out

@@ -9,7 +9,9 @@ per table; those ranges are recorded (``sync_pulled``) in the same transaction a
 
 Sync keeps three small tables in the store file, created on first use: ``sync_meta`` (the store id),
 ``sync_pulled`` (row-id ranges of pulled events) and ``sync_cursor`` (per bucket and teammate store,
-the last commit pulled), plus ``sync_experiment_map`` (teammates' experiment ids mapped by name).
+the last commit pulled), plus ``sync_experiment_map`` (teammates' experiment ids mapped by name) and
+``sync_origin`` (the store whose commit first brought each pulled experiment, run and registered model;
+see :meth:`LocalStore.owners`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,13 @@ _SYNC_DDL = (
     "CREATE TABLE IF NOT EXISTS sync_pulled (tbl VARCHAR, lo BIGINT, hi BIGINT)",
     "CREATE TABLE IF NOT EXISTS sync_cursor (remote VARCHAR, store VARCHAR, last_commit BIGINT)",
     "CREATE TABLE IF NOT EXISTS sync_experiment_map (remote VARCHAR, experiment_id VARCHAR, local_id VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS sync_origin (tbl VARCHAR, id VARCHAR, store VARCHAR)",
 )
+# Objects a pulled commit may create or change, by the event table that creates them and its id column.
+OBJECT_TABLES = (("experiment_events", "experiment_id"), ("run_events", "run_id"),
+                 ("registered_model_events", "model_id"))
+THIS_STORE = ""  # the owner of objects created here
+UNKNOWN_TEAMMATE = "*"  # the owner of objects pulled before origins were recorded
 
 
 class LocalStore:
@@ -173,10 +181,52 @@ class LocalStore:
                 mapped = dict(con.execute("SELECT experiment_id, local_id FROM sync_experiment_map").fetchall())
         return names, mapped
 
+    def owners(self, ids: dict[str, set[str]]) -> dict[str, dict[str, str]]:
+        """Who owns the objects ``ids`` (per table of :data:`OBJECT_TABLES`) that exist here.
+
+        An object belongs to the store that first wrote it: :data:`THIS_STORE` if its first event was
+        written here, else the store recorded in ``sync_origin`` when a pull brought it
+        (:data:`UNKNOWN_TEAMMATE` for objects pulled before origins were recorded). Objects not here
+        are left out."""
+        out: dict[str, dict[str, str]] = {}
+        with self.read() as con:
+            present = self._tables(con)
+            pulled: dict[str, list[tuple[int, int]]] = {}
+            origin: dict[tuple[str, str], str] = {}
+            if "sync_pulled" in present:
+                for tbl, lo, hi in con.execute("SELECT tbl, lo, hi FROM sync_pulled").fetchall():
+                    pulled.setdefault(tbl, []).append((int(lo), int(hi)))
+            if "sync_origin" in present:
+                origin = {(t, i): s for t, i, s in con.execute("SELECT tbl, id, store FROM sync_origin").fetchall()}
+            for table, column in OBJECT_TABLES:
+                wanted = sorted(ids.get(table, ()))
+                if not wanted or table not in present:
+                    continue
+                found = out.setdefault(table, {})
+                for oid, first in con.execute(f"SELECT {column}, min(rowid) FROM {table} "
+                                              f"WHERE list_contains(?, {column}) GROUP BY {column}",
+                                              [wanted]).fetchall():
+                    if (table, oid) in origin:
+                        found[oid] = origin[(table, oid)]
+                    elif any(lo <= first < hi for lo, hi in pulled.get(table, ())):
+                        found[oid] = UNKNOWN_TEAMMATE
+                    else:
+                        found[oid] = THIS_STORE
+        return out
+
+    def live_model_names(self) -> dict[str, str]:
+        """Registered models not deleted, as name -> model id."""
+        with self.read() as con:
+            if "registered_models" not in self._tables(con):
+                return {}
+            return {n: i for i, n in con.execute(
+                "SELECT model_id, name FROM registered_models WHERE deleted_timestamp IS NULL").fetchall()}
+
     def ingest(self, tables: dict[str, pa.Table], remote: str, cursors: dict[str, int],
-               experiment_map: dict[str, str]) -> int:
+               experiment_map: dict[str, str], origins: dict[tuple[str, str], str] | None = None) -> int:
         """Append pulled events in one transaction: fold them like compaction does, record their row-id
-        ranges as pulled, and advance the cursors. Returns the number of rows."""
+        ranges as pulled, the store each new object came from (``origins``: (table, id) -> store), and
+        advance the cursors. Returns the number of rows."""
         rows = 0
         with self.write() as con:
             con.execute("BEGIN TRANSACTION")
@@ -197,6 +247,8 @@ class LocalStore:
                 for eid, local in experiment_map.items():
                     con.execute("DELETE FROM sync_experiment_map WHERE experiment_id = ?", [eid])
                     con.execute("INSERT INTO sync_experiment_map VALUES (?, ?, ?)", [remote, eid, local])
+                for (table, oid), store in (origins or {}).items():
+                    con.execute("INSERT INTO sync_origin VALUES (?, ?, ?)", [table, oid, store])
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")

@@ -6,26 +6,40 @@ Experiments are merged by name: a teammate's experiment whose name exists locall
 mapped to the local id (its runs and tags move there; the mapping is remembered for later pulls). Runs
 keep their bucket artifact location, so artifacts are fetched on demand; ``artifacts=True`` downloads
 them into the local artifact root now.
+
+Whoever can write to the bucket is untrusted: each commit is read and checked on its own (files,
+ids, values; see :mod:`lite_tracker.bucket.untrusted`), and may only create objects or change those first pulled from
+its own store (:meth:`LocalStore.owners`). A commit that fails is skipped whole with a
+:class:`~lite_tracker.bucket.untrusted.SkippedCommitWarning`; the others are ingested together in one transaction.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..bucket.objects import Bucket, arrow_type, concat_events, read_parquet
-from ..errors import ResourceNotFound
-from ..store.segments import EXPERIMENTS, RUNS
-from ._local import LocalStore
+from ..bucket.objects import Bucket, Commit, arrow_type
+from ..bucket.untrusted import commit_tables, read_commits, read_tables, skip_commit
+from ..errors import InvalidParameterValue, ResourceNotFound
+from ..store.catalog import DEFAULT_EXPERIMENT_ID
+from ..store.segments import (
+    EXPERIMENT_TAGS,
+    EXPERIMENTS,
+    METRICS,
+    PARAMS,
+    REGISTERED_MODELS,
+    REGISTRY_TABLES,
+    RUNS,
+    TAGS,
+)
+from ._local import OBJECT_TABLES, THIS_STORE, UNKNOWN_TEAMMATE, LocalStore
 from ._types import SyncProgress, SyncResult
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from ..tracking.client import MlflowClient
-
 
 def pull(client: MlflowClient, url: str, *, artifacts: bool = False, dry_run: bool = False,
          progress: Callable[[SyncProgress], None] | None = None) -> SyncResult:
@@ -39,7 +53,7 @@ def pull(client: MlflowClient, url: str, *, artifacts: bool = False, dry_run: bo
         cursors = local.cursors(bucket.url)
         wanted = [(s, n) for s, numbers in sorted(bucket.commit_numbers().items()) if s != store_id
                   for n in numbers if n > cursors.get(s, 0)]
-        commits = bucket.read_commits(wanted)
+        commits = read_commits(bucket, wanted)
         files = [(c.store, name, f["path"], int(f["bytes"])) for c in commits for name, fl in c.files.items()
                  for f in fl]
         total = sum(f[3] for f in files)
@@ -48,29 +62,24 @@ def pull(client: MlflowClient, url: str, *, artifacts: bool = False, dry_run: bo
             result = SyncResult("pull", bucket.url, store_id, len(commits), len(files), total, 0,
                                 sum(int(f["rows"]) for c in commits for fl in c.files.values() for f in fl),
                                 time.perf_counter() - started, dry_run, note)
+            if not dry_run and len(commits) < len(wanted):
+                local.ingest({}, bucket.url, _cursors(wanted, cursors), {})  # skipped for good: warn once
             if not dry_run and artifacts:
-                got = _fetch_artifacts(local, bucket, progress)
-                result = _with_artifacts(result, got, started)
+                result = _with_artifacts(result, _fetch_artifacts(local, bucket, progress), started)
             return result
         state = SyncProgress("pull", 0, len(files), 0, total)
-        tables: dict[str, list[pa.Table]] = {}
+        parsed: dict[str, pa.Table | Exception] = {}
         for i in range(0, len(files), 256):
             batch = files[i:i + 256]
-            blobs = bucket.fs.cat([bucket.path(f[2]) for f in batch])
-            for _, name, path, _ in batch:
-                tables.setdefault(name, []).append(read_parquet(blobs[bucket.path(path)]))
+            parsed.update(read_tables(bucket, [f[2] for f in batch]))
             state = SyncProgress("pull", state.files_done + len(batch), len(files),
                                  state.bytes_done + sum(f[3] for f in batch), total)
             if progress is not None:
                 progress(state)
-        merged = {name: concat_events(name, parts) for name, parts in tables.items()}
-        merged = {k: v for k, v in merged.items() if v is not None}
+        merged, origins = _accept(local, bucket, commits, parsed)
         exp_map = _map_experiments(local, merged)
         merged = _apply_experiment_map(merged, exp_map)
-        new_cursors = {c.store: max(c.number, cursors.get(c.store, 0)) for c in commits}
-        for c in commits:
-            new_cursors[c.store] = max(new_cursors[c.store], c.number)
-        rows = local.ingest(merged, bucket.url, new_cursors, exp_map)
+        rows = local.ingest(merged, bucket.url, _cursors(wanted, cursors), exp_map, origins)
         run_ids: set[str] = set()
         for t in merged.values():
             if "run_id" in t.column_names:
@@ -80,6 +89,101 @@ def pull(client: MlflowClient, url: str, *, artifacts: bool = False, dry_run: bo
         if artifacts:
             result = _with_artifacts(result, _fetch_artifacts(local, bucket, progress), started)
         return result
+
+
+def _cursors(wanted: list[tuple[str, int]], cursors: dict[str, int]) -> dict[str, int]:
+    """The last commit read per store, skipped ones included (they are skipped for good)."""
+    out: dict[str, int] = {}
+    for store, number in wanted:
+        out[store] = max(number, out.get(store, cursors.get(store, 0)))
+    return out
+
+
+def _accept(local: LocalStore, bucket: Bucket, commits: list[Commit],
+            parsed: dict[str, pa.Table | Exception]) -> tuple[dict[str, pa.Table], dict[tuple[str, str], str]]:
+    """The rows of the commits that pass every check, merged per table, and the store each new object
+    comes from. A commit that fails a check is skipped whole, with a warning naming it."""
+    import pyarrow as pa
+
+    checked: list[tuple[Commit, dict[str, pa.Table]]] = []
+    for c in commits:
+        try:
+            checked.append((c, _without_default_experiment(commit_tables(c, parsed))))
+        except InvalidParameterValue as e:
+            skip_commit(bucket, c.store, c.number, e.message)
+    wanted: dict[str, set[str]] = {}
+    for _, tables in checked:
+        for table, ids in _touched(tables).items():
+            wanted.setdefault(table, set()).update(ids)
+    owners = local.owners(wanted)
+    models = local.live_model_names()
+    origins: dict[tuple[str, str], str] = {}
+    accepted: dict[str, list[pa.Table]] = {}
+    for c, tables in checked:
+        try:
+            new = _check_owners(c.store, tables, owners, origins, models)
+        except InvalidParameterValue as e:
+            skip_commit(bucket, c.store, c.number, e.message)
+            continue
+        origins.update(new)
+        for name, t in tables.items():
+            accepted.setdefault(name, []).append(t)
+    return {name: pa.concat_tables(parts) for name, parts in accepted.items()}, origins
+
+
+def _without_default_experiment(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    """Every store has a Default experiment of the same id: a teammate's is merged into the local one,
+    whose own fields stay (as for any experiment of the same name)."""
+    import pyarrow.compute as pc
+
+    exp = tables.get(EXPERIMENTS.events)
+    if exp is None:
+        return tables
+    keep = pc.not_equal(exp.column("experiment_id"), DEFAULT_EXPERIMENT_ID)
+    return {**tables, EXPERIMENTS.events: exp.filter(keep)}
+
+
+# Tables whose rows change an object, by the object's table (see _local.OBJECT_TABLES) and id column.
+_CHANGES = {
+    EXPERIMENTS.events: (EXPERIMENTS, EXPERIMENT_TAGS),
+    RUNS.events: (RUNS, PARAMS, TAGS, METRICS),
+    REGISTERED_MODELS.events: REGISTRY_TABLES,
+}
+
+
+def _touched(tables: dict[str, pa.Table]) -> dict[str, set[str]]:
+    """Ids of the objects a commit's rows change, per object table."""
+    out: dict[str, set[str]] = {}
+    for table, column in OBJECT_TABLES:
+        for spec in _CHANGES[table]:
+            t = tables.get(spec.events)
+            if t is not None and t.num_rows:
+                out.setdefault(table, set()).update(t.column(column).unique().to_pylist())
+    if DEFAULT_EXPERIMENT_ID in out.get(EXPERIMENTS.events, ()):
+        out[EXPERIMENTS.events].discard(DEFAULT_EXPERIMENT_ID)  # shared: only its tags arrive here
+    return out
+
+
+def _check_owners(store: str, tables: dict[str, pa.Table], owners: dict[str, dict[str, str]],
+                  claimed: dict[tuple[str, str], str], models: dict[str, str]) -> dict[tuple[str, str], str]:
+    """Refuse a commit that changes an object another store owns, or takes a live model's name; return
+    the objects it creates, as (table, id) -> ``store``."""
+    new: dict[tuple[str, str], str] = {}
+    for table, ids in _touched(tables).items():
+        for oid in ids:
+            owner = claimed.get((table, oid), owners.get(table, {}).get(oid))
+            if owner is None:
+                new[(table, oid)] = store
+            elif owner not in (store, UNKNOWN_TEAMMATE):
+                whose = "this store" if owner == THIS_STORE else f"store {owner}"
+                raise InvalidParameterValue(f"it changes {table.removesuffix('_events')} {oid!r} of {whose}.")
+    events = tables.get(REGISTERED_MODELS.events)
+    if events is not None:
+        for model_id, name in zip(events.column("model_id").to_pylist(), events.column("name").to_pylist()):
+            if name in models and models[name] != model_id:
+                raise InvalidParameterValue(f"it names model {model_id!r} {name!r}, a name model "
+                                            f"{models[name]!r} of this store already has.")
+    return new
 
 
 def _with_artifacts(result: SyncResult, got: tuple[int, int, int], started: float) -> SyncResult:
@@ -146,13 +250,13 @@ def _fetch_artifacts(local: LocalStore, bucket: Bucket,
     root = local.settings.artifact_root
     if "://" in root:
         return 0, 0, 0  # the local artifact root is itself remote: nothing to bring home
-    from ..store.artifacts import ArtifactRepository
+    from ..store.artifacts import ArtifactRepository, confined_path
 
     runs = local.runs_with_artifacts_at(f"{bucket.url}/artifacts")
     moved: list[tuple[str, str]] = []
     files = nbytes = 0
     for i, (run_id, experiment_id, uri) in enumerate(runs):
-        dest = Path(root) / experiment_id / run_id / "artifacts"
+        dest = confined_path(root, f"{experiment_id}/{run_id}/artifacts")
         dest.mkdir(parents=True, exist_ok=True)
         try:
             ArtifactRepository(uri).download_artifacts("", dest)
