@@ -16,7 +16,7 @@ from ._context import active_runs, state
 from .client import MlflowClient, flush_all
 from .entities import Experiment, Param, Run, RunTag, ViewType
 from .entities.model_registry import ModelVersion
-from .errors import InvalidParameterValue, LiteTrackerException, ResourceNotFound
+from .errors import InvalidParameterValue, LiteTrackerException
 from .settings import current_user
 
 if TYPE_CHECKING:
@@ -345,13 +345,9 @@ def search_runs(experiment_ids: list[str] | None = None, filter_string: str = ""
     client = _client()
     if experiment_ids and experiment_names:
         raise InvalidParameterValue("Only experiment_ids or experiment_names can be used, but not both")
-    if experiment_names:
-        ids = []
-        for name in experiment_names:
-            exp = client.get_experiment_by_name(name)
-            if exp is None:
-                raise ResourceNotFound(f"No experiment named {name!r}.")
-            ids.append(exp.experiment_id)
+    if experiment_names:  # as in MLflow, names of no experiment are skipped (none at all: no runs)
+        found = (client.get_experiment_by_name(name) for name in experiment_names)
+        ids = [exp.experiment_id for exp in found if exp is not None]
     elif experiment_ids:
         ids = [str(i) for i in ([experiment_ids] if isinstance(experiment_ids, str) else experiment_ids)]
     elif search_all_experiments:
