@@ -341,7 +341,8 @@ def _load_segments(con: duckdb.DuckDBPyConnection, table: str, paths: list[str],
 
 def _fold_table(con: duckdb.DuckDBPyConnection, spec: TableSpec, select: str) -> int:
     con.execute(f"CREATE OR REPLACE TEMP TABLE new_events AS {select}")
-    [(count,)] = con.execute("SELECT count(*) FROM new_events").fetchall()
+    [(found,)] = con.execute("SELECT count(*) FROM new_events").fetchall()
+    count = int(found)
     if count:
         con.execute(f"INSERT INTO {spec.events} SELECT * FROM new_events")
         con.execute(f"CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT {', '.join(spec.keys)} FROM new_events")
