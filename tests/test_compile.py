@@ -4,6 +4,7 @@ property test against a plain-Python reference evaluator of MLflow's search sema
 from __future__ import annotations
 
 import base64
+import math
 import operator
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -179,12 +180,29 @@ def test_golden_metric_filter_and_metric_order() -> None:
     query = compile_search_runs(["1", "2"], "metrics.acc > 0.9", ["active"], ["metrics.acc DESC"], 10, 20)
     assert query.sql == (
         RUNS_WHERE + ' AND EXISTS (SELECT 1 FROM "latest_metrics" WHERE "run_id" = "runs"."run_id" AND "key" = ?'
-        ' AND "value" > ?)'
-        ' ORDER BY (SELECT "value" FROM "latest_metrics" WHERE "run_id" = "runs"."run_id" AND "key" = ?)'
-        ' DESC NULLS LAST, "runs"."start_time" DESC NULLS LAST, "runs"."run_id" ASC NULLS LAST'
+        ' AND "value" > ? AND NOT isnan("value"))'
+        ' ORDER BY (SELECT -"value" FROM "latest_metrics" WHERE "run_id" = "runs"."run_id" AND "key" = ?)'
+        ' ASC NULLS LAST, "runs"."start_time" DESC NULLS LAST, "runs"."run_id" ASC NULLS LAST'
         " LIMIT ? OFFSET ?"
     )
     assert query.params == ["1", "2", "active", "acc", 0.9, "acc", 10, 20]
+
+
+def test_golden_metric_nan_rules() -> None:
+    """NaN matches only ``!=`` and sorts after every number: ASC keeps DuckDB's order (NaN above +inf),
+    DESC sorts the negated value ascending."""
+    query = compile_search_runs(["1", "2"], "metrics.acc != 0.5 AND metrics.acc <= 1e999", ["active"],
+                                ["metrics.acc ASC"], 10, 0)
+    assert query.sql == (
+        RUNS_WHERE + ' AND EXISTS (SELECT 1 FROM "latest_metrics" WHERE "run_id" = "runs"."run_id" AND "key" = ?'
+        ' AND "value" != ?)'
+        ' AND EXISTS (SELECT 1 FROM "latest_metrics" WHERE "run_id" = "runs"."run_id" AND "key" = ?'
+        ' AND "value" <= ? AND NOT isnan("value"))'
+        ' ORDER BY (SELECT "value" FROM "latest_metrics" WHERE "run_id" = "runs"."run_id" AND "key" = ?)'
+        ' ASC NULLS LAST, "runs"."start_time" DESC NULLS LAST, "runs"."run_id" ASC NULLS LAST'
+        " LIMIT ? OFFSET ?"
+    )
+    assert query.params == ["1", "2", "active", "acc", 0.5, "acc", float("inf"), "acc", 10, 0]
 
 
 def test_golden_params_tags_attributes() -> None:
@@ -206,7 +224,7 @@ def test_golden_params_tags_attributes() -> None:
         ' AND "runs"."start_time" >= ?'
         ' AND "runs"."run_name" != ?'
         ' AND EXISTS (SELECT 1 FROM "latest_metrics" WHERE "run_id" = "runs"."run_id" AND "key" = ?'
-        ' AND "value" = ?)'
+        ' AND "value" = ? AND NOT isnan("value"))'
         ' ORDER BY (SELECT "value" FROM "params" WHERE "run_id" = "runs"."run_id" AND "key" = ?)'
         ' ASC NULLS LAST, "runs"."start_time" ASC NULLS LAST, "runs"."run_id" ASC NULLS LAST'
         " LIMIT ? OFFSET ?"
@@ -375,6 +393,44 @@ def test_filters_end_to_end(db: duckdb.DuckDBPyConnection, filter_string: str | 
 )
 def test_order_by_end_to_end(db: duckdb.DuckDBPyConnection, order_by: list[str], expected: list[str]) -> None:
     assert search(db, order_by=order_by) == expected
+
+
+# MLflow 3.x, measured: NaN matches only !=, and sorts after every number in both directions.
+NAN_RUNS = [
+    Run("nan", start_time=6, metrics={"x": float("nan")}),
+    Run("zero", start_time=5, metrics={"x": 0.0}),
+    Run("one", start_time=4, metrics={"x": 1.0}),
+    Run("pinf", start_time=3, metrics={"x": float("inf")}),
+    Run("ninf", start_time=2, metrics={"x": float("-inf")}),
+    Run("none", start_time=1),
+]
+
+
+@pytest.mark.parametrize(
+    ("filter_string", "order_by", "expected"),
+    [
+        ("metrics.x > 0.5", None, ["one", "pinf"]),
+        ("metrics.x >= -1", None, ["zero", "one", "pinf"]),
+        ("metrics.x < 0.5", None, ["zero", "ninf"]),
+        ("metrics.x <= 1e999", None, ["zero", "one", "pinf", "ninf"]),
+        ("metrics.x > -1e999", None, ["zero", "one", "pinf"]),
+        ("metrics.x = 0", None, ["zero"]),
+        ("metrics.x = 1e999", None, ["pinf"]),
+        ("metrics.x != 0", None, ["nan", "one", "pinf", "ninf"]),
+        ("metrics.x != 1e999", None, ["nan", "zero", "one", "ninf"]),
+        (None, ["metrics.x DESC"], ["pinf", "one", "zero", "ninf", "nan", "none"]),
+        (None, ["metrics.x ASC"], ["ninf", "zero", "one", "pinf", "nan", "none"]),
+        ("metrics.x != 0.5", ["metrics.x DESC"], ["pinf", "one", "zero", "ninf", "nan"]),
+    ],
+)
+def test_nan_and_infinities_follow_mlflow(
+    filter_string: str | None, order_by: list[str] | None, expected: list[str]
+) -> None:
+    con = new_db(NAN_RUNS)
+    try:
+        assert search(con, filter_string, order_by) == expected
+    finally:
+        con.close()
 
 
 def test_limit_offset_end_to_end(db: duckdb.DuckDBPyConnection) -> None:
@@ -646,6 +702,7 @@ def reference_matches(run: Run, clause: Comparison) -> bool:
         return (value is None) == (clause.comparator == "IS NULL")
     if value is None:  # a run lacking the key never matches (MLflow: `lhs is None -> False`)
         return False
+    # Python's float comparisons are MLflow's NaN rule: NaN matches != and no other comparator.
     return OPERATORS[clause.comparator](value, clause.value)
 
 
@@ -663,11 +720,17 @@ def reference_search(
     ]
     found.sort(key=lambda r: (-r.start_time, r.run_id))
     for order in reversed(orders):
-        present = [r for r in found if field_of(r, order.identifier) is not None]
+        present = [r for r in found if field_of(r, order.identifier) is not None and not is_nan(r, order.identifier)]
+        nans = [r for r in found if is_nan(r, order.identifier)]  # after every number, both ways
         missing = [r for r in found if field_of(r, order.identifier) is None]
         present.sort(key=lambda r: field_of(r, order.identifier), reverse=not order.ascending)  # type: ignore[arg-type, return-value]
-        found = present + missing
+        found = present + nans + missing
     return [r.run_id for r in found]
+
+
+def is_nan(run: Run, identifier: Identifier) -> bool:
+    value = field_of(run, identifier)
+    return isinstance(value, float) and math.isnan(value)
 
 
 # Small pools make collisions likely; the mix of cases tells = from LIKE from ILIKE.
@@ -704,7 +767,8 @@ TAG_KEYS = ["team", "mlflow.runName"]
 
 @st.composite
 def random_runs(draw: st.DrawFn) -> list[Run]:
-    metric_value = st.sampled_from([-2.0, -0.5, 0.0, 0.5, 1.0, 2.0, 1e10])
+    nan, inf = float("nan"), float("inf")
+    metric_value = st.sampled_from([-2.0, -0.5, 0.0, 0.5, 1.0, 2.0, 1e10, nan, nan, inf, -inf])
     return [
         Run(
             run_id=f"r{i:02d}",
@@ -754,7 +818,10 @@ def numeric_clause(draw: st.DrawFn) -> Clause:
         lhs = draw(st.sampled_from(["", "attributes.", "run."])) + quote_key(draw, name)
         identifier = Identifier("attribute", "start_time" if name.lower() == "created" else name)
     op = draw(st.sampled_from(["=", "!=", "<", "<=", ">", ">="]))
-    text, number = draw(st.sampled_from([("-1", -1), ("0", 0), ("0.5", 0.5), ("1.0", 1.0), ("2", 2), ("1e10", 1e10)]))
+    numbers = [("-1", -1), ("0", 0), ("0.5", 0.5), ("1.0", 1.0), ("2", 2), ("1e10", 1e10)]
+    if identifier.entity == "metric":  # infinities as literals (timestamps are integers)
+        numbers += [("1e999", float("inf")), ("-1e999", float("-inf"))]
+    text, number = draw(st.sampled_from(numbers))
     return f"{lhs} {op} {text}", Comparison(identifier, op, number)  # type: ignore[arg-type]
 
 

@@ -121,3 +121,128 @@ def test_bulk_history_with_downsampling(client: MlflowClient) -> None:
     assert per_run.column("value_max").to_pylist() == [96.0] * 3
     assert per_run.column("value_min").to_pylist() == [0.0] * 3
     assert client.get_metric_history_bulk(runs[:1]).column("key").unique().to_pylist() == ["m", "spike"]
+
+
+# ---------------------------------------------------------------- NaN and infinities (MLflow 3.x, measured)
+
+NAN_VALUES = {"nan": float("nan"), "zero": 0.0, "one": 1.0, "pinf": float("inf"), "ninf": float("-inf")}
+
+
+@pytest.fixture
+def nan_runs(client: MlflowClient) -> tuple[MlflowClient, str]:
+    eid = client.create_experiment("nan")
+    for i, (name, value) in enumerate(NAN_VALUES.items()):
+        rid = client.create_run(eid, start_time=100 - i, run_name=name).info.run_id
+        client.log_metric(rid, "x", value)
+    client.create_run(eid, start_time=1, run_name="none")  # no x at all
+    return client, eid
+
+
+@pytest.mark.parametrize(
+    ("filter_string", "expected"),
+    [
+        ("metrics.x > 0.5", ["one", "pinf"]),
+        ("metrics.x >= -1", ["zero", "one", "pinf"]),
+        ("metrics.x < 0.5", ["zero", "ninf"]),
+        ("metrics.x <= 1e999", ["zero", "one", "pinf", "ninf"]),
+        ("metrics.x = 0", ["zero"]),
+        ("metrics.x != 0", ["nan", "one", "pinf", "ninf"]),  # NaN matches != and nothing else
+    ],
+)
+def test_nan_matches_only_not_equal(nan_runs, filter_string: str, expected: list[str]) -> None:
+    client, eid = nan_runs
+    assert [r.info.run_name for r in client.search_runs([eid], filter_string)] == expected
+
+
+def test_nan_sorts_after_numbers_and_before_missing(nan_runs) -> None:
+    client, eid = nan_runs
+    desc = client.search_runs([eid], order_by=["metrics.x DESC"])
+    assert [r.info.run_name for r in desc] == ["pinf", "one", "zero", "ninf", "nan", "none"]
+    asc = client.search_runs([eid], order_by=["metrics.x ASC"])
+    assert [r.info.run_name for r in asc] == ["ninf", "zero", "one", "pinf", "nan", "none"]
+    mlflow.set_tracking_uri(client.tracking_uri)
+    df = mlflow.search_runs([eid], order_by=["metrics.x DESC"])
+    assert df["tags.mlflow.runName"].tolist() == ["pinf", "one", "zero", "ninf", "nan", "none"]
+    assert df["metrics.x"].tolist()[:4] == [math.inf, 1.0, 0.0, -math.inf]
+    assert math.isnan(df["metrics.x"][4]) and math.isnan(df["metrics.x"][5])
+
+
+# ---------------------------------------------------------------- empty, one and many results
+
+INFO_COLUMNS = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
+
+
+def test_empty_search_results_in_every_output(client: MlflowClient) -> None:
+    mlflow.set_tracking_uri(client.tracking_uri)
+    eid = mlflow.create_experiment("empty")
+    df = mlflow.search_runs([eid])
+    assert df.empty and list(df.columns) == INFO_COLUMNS
+    assert mlflow.search_runs([eid], output_format="list") == []
+    table = client.search_runs_arrow([eid])
+    assert table.num_rows == 0 and table.column_names == INFO_COLUMNS
+    assert client.search_runs([eid]) == [] and client.search_runs([eid]).token is None
+    assert mlflow.search_runs(experiment_names=["no such experiment"]).empty  # MLflow: no error
+    assert mlflow.search_runs(experiment_names=["no such experiment"], output_format="list") == []
+    with mlflow.start_run(experiment_id=eid) as run:
+        mlflow.log_metric("m", 1.0)
+        mlflow.log_param("p", "v")
+    nothing = "metrics.m > 5"
+    df = mlflow.search_runs([eid], nothing)
+    assert df.empty and list(df.columns) == INFO_COLUMNS
+    assert client.search_runs_arrow([eid], nothing).num_rows == 0
+    assert mlflow.search_runs([eid], nothing, output_format="list") == []
+    assert mlflow.search_runs([eid])["run_id"].tolist() == [run.info.run_id]  # the connection is still usable
+    assert client.sql("SELECT count(*) AS n FROM runs WHERE experiment_id = ?", [eid]).column("n").to_pylist() == [1]
+
+
+def test_one_run_in_every_output(client: MlflowClient) -> None:
+    mlflow.set_tracking_uri(client.tracking_uri)
+    eid = mlflow.create_experiment("one")
+    with mlflow.start_run(experiment_id=eid) as run:
+        pass  # no metrics, params or user tags
+    rid = run.info.run_id
+    df = mlflow.search_runs([eid])
+    assert df["run_id"].tolist() == [rid] and list(df.columns[:6]) == INFO_COLUMNS
+    assert not any(c.startswith(("metrics.", "params.")) for c in df.columns)
+    assert [r.info.run_id for r in mlflow.search_runs([eid], output_format="list")] == [rid]
+    assert client.search_runs_arrow([eid]).column("run_id").to_pylist() == [rid]
+    assert [r.info.run_id for r in client.search_runs([eid])] == [rid]
+
+
+def test_searches_and_history_on_empty_and_one_item_stores(client: MlflowClient) -> None:
+    assert [e.name for e in client.search_experiments()] == ["Default"]
+    assert client.search_experiments(filter_string="name = 'nope'") == []
+    assert client.search_registered_models() == [] and client.search_model_versions() == []
+    rid = client.create_run("0").info.run_id
+    assert client.get_metric_history(rid, "loss") == []
+    assert client.get_metric_history_bulk([rid]).num_rows == 0
+    client.log_metric(rid, "loss", 0.5, step=3)
+    assert [(m.value, m.step) for m in client.get_metric_history(rid, "loss")] == [(0.5, 3)]
+    client.create_experiment("second")
+    assert [e.name for e in client.search_experiments(filter_string="name = 'second'")] == ["second"]
+    client.create_registered_model("m")
+    client.create_model_version("m", "file:///tmp/model", run_id=rid)
+    assert [m.name for m in client.search_registered_models()] == ["m"]
+    assert [v.version for v in client.search_model_versions("name = 'm'")] == [1]
+    assert client.search_registered_models("name = 'other'") == []
+    assert client.search_model_versions("name = 'other'") == []
+
+
+def test_hundred_thousand_runs_in_every_output(client: MlflowClient) -> None:
+    """100,000 finished runs, written as one segment through the store's write primitive (through
+    ``create_run``/``set_terminated`` each run costs a durable flush, which would take minutes)."""
+    import time
+
+    from lite_tracker.store.segments import RUNS
+
+    started = time.monotonic()
+    eid = client.create_experiment("big")
+    n, seq = 100_000, client._store.clock()
+    rows = [(f"{i:032x}", eid, f"run-{i}", "u", "FINISHED", i, i + 1, "active", f"mem://{i}", seq) for i in range(n)]
+    client._store.write({RUNS.events: {name: [r[j] for r in rows] for j, name in enumerate(RUNS.column_names)}})
+    mlflow.set_tracking_uri(client.tracking_uri)
+    df = mlflow.search_runs([eid])
+    assert len(df) == 100_000 and df["start_time"].is_monotonic_decreasing
+    assert client.search_runs_arrow([eid]).num_rows == 100_000
+    assert len(mlflow.search_runs([eid], output_format="list")) == 100_000
+    assert time.monotonic() - started < 120

@@ -125,13 +125,16 @@ class RegistryClient:
     # ------------------------------------------------------------ registered models
 
     def create_registered_model(self, name: str, tags: dict[str, Any] | None = None,
-                                description: str | None = None, **_: Any) -> RegisteredModel:
+                                description: str | None = None,
+                                deployment_job_id: str | None = None) -> RegisteredModel:
         """Create a registered model.
 
         Args:
             name: Unique model name (at most 256 characters, no ``/``).
             tags: Tags to set on it.
             description: Free text.
+            deployment_job_id: MLflow 3 keyword (Databricks deployment jobs), accepted and ignored.
+                Any other keyword raises ``TypeError``.
 
         Returns:
             The new :class:`~lite_tracker.entities.model_registry.RegisteredModel`.
@@ -158,8 +161,13 @@ class RegistryClient:
         self._registry.rename_model(name, new_name)
         return self.get_registered_model(new_name)
 
-    def update_registered_model(self, name: str, description: str | None = None, **_: Any) -> RegisteredModel:
-        """Set a model's description (``""`` clears it)."""
+    def update_registered_model(self, name: str, description: str | None = None,
+                                deployment_job_id: str | None = None) -> RegisteredModel:
+        """Set a model's description (``""`` clears it).
+
+        ``deployment_job_id`` (MLflow 3, Databricks deployment jobs) is accepted and ignored; any other
+        keyword raises ``TypeError``.
+        """
         name = validate_model_name(name)
         text = _description(description)
         if text is None:
@@ -217,7 +225,7 @@ class RegistryClient:
     def create_model_version(self, name: str, source: str, run_id: str | None = None,
                              tags: dict[str, Any] | None = None, run_link: str | None = None,
                              description: str | None = None, await_creation_for: int = 300,
-                             **_: Any) -> ModelVersion:
+                             model_id: str | None = None) -> ModelVersion:
         """Register ``source`` as the next version of model ``name``.
 
         Args:
@@ -229,6 +237,8 @@ class RegistryClient:
             run_link: A link to the run.
             description: Free text.
             await_creation_for: Accepted for MLflow compatibility (registration is synchronous).
+            model_id: MLflow 3's logged-model id, accepted and not recorded (lite_tracker has no
+                logged-model entity). Any other keyword raises ``TypeError``.
 
         Returns:
             The new :class:`~lite_tracker.entities.model_registry.ModelVersion` (stage ``None``).

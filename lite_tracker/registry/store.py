@@ -87,20 +87,20 @@ class RegistryStore:
     @staticmethod
     def model_id(con: duckdb.DuckDBPyConnection, name: str) -> str:
         """The id of the live model named ``name`` (RESOURCE_DOES_NOT_EXIST if none)."""
-        row = con.execute(
+        rows = con.execute(
             'SELECT "model_id" FROM "registered_models" WHERE "name" = ? AND "deleted_timestamp" IS NULL', [name]
-        ).fetchone()
-        if row is None:
+        ).fetchall()
+        if not rows:
             raise ResourceNotFound(f"Registered Model with name={name} not found")
-        return str(row[0])
+        return str(rows[0][0])
 
     @staticmethod
     def _check_version(con: duckdb.DuckDBPyConnection, model_id: str, name: str, version: int) -> None:
-        row = con.execute(
+        rows = con.execute(
             'SELECT 1 FROM "model_versions" WHERE "model_id" = ? AND "version" = ? AND "deleted_timestamp" IS NULL',
             [model_id, str(version)],
-        ).fetchone()
-        if row is None:
+        ).fetchall()
+        if not rows:
             raise ResourceNotFound(f"Model Version (name={name}, version={version}) not found")
 
     def model_ids(self, name: str) -> str:
@@ -116,7 +116,7 @@ class RegistryStore:
             with self.store.session() as con:
                 taken = con.execute(
                     'SELECT 1 FROM "registered_models" WHERE "name" = ? AND "deleted_timestamp" IS NULL', [name]
-                ).fetchone()
+                ).fetchall()
             if taken:
                 raise ResourceAlreadyExists(f"Registered Model (name={name}) already exists.")
             model_id, now, seq = time_sortable_hex(), _now_ms(), self.store.clock()
@@ -133,7 +133,7 @@ class RegistryStore:
                 taken = con.execute(
                     'SELECT 1 FROM "registered_models" WHERE "name" = ? AND "deleted_timestamp" IS NULL',
                     [new_name],
-                ).fetchone()
+                ).fetchall()
             if taken and new_name != name:
                 raise ResourceAlreadyExists(f"Registered Model (name={new_name}) already exists.")
             self._write({REGISTERED_MODELS: [(model_id, new_name, None, None, _now_ms(), None, self.store.clock())]})
@@ -163,10 +163,10 @@ class RegistryStore:
         with self._locked():
             with self.store.session() as con:
                 model_id = self.model_id(con, name)
-                row = con.execute(
+                [(highest,)] = con.execute(
                     'SELECT max(CAST("version" AS BIGINT)) FROM "model_versions" WHERE "model_id" = ?', [model_id]
-                ).fetchone()
-            version = int(row[0] or 0) + 1 if row else 1
+                ).fetchall()
+            version = int(highest or 0) + 1
             now, seq = _now_ms(), self.store.clock()
             self._write({
                 MODEL_VERSIONS: [(model_id, str(version), source, run_id, run_link, description,
@@ -320,12 +320,12 @@ class RegistryStore:
 
     def alias_version(self, con: duckdb.DuckDBPyConnection, model_id: str, name: str, alias: str) -> str:
         """The version an alias points to (RESOURCE_DOES_NOT_EXIST if the alias is not set)."""
-        row = con.execute(
+        rows = con.execute(
             'SELECT "value" FROM "model_aliases" WHERE "model_id" = ? AND "alias" = ?', [model_id, alias]
-        ).fetchone()
-        if row is None:
+        ).fetchall()
+        if not rows:
             raise ResourceNotFound(f"Registered model alias {alias} not found for model {name!r}.")
-        return str(row[0])
+        return str(rows[0][0])
 
     def stage_history(self, con: duckdb.DuckDBPyConnection, model_id: str, name: str,
                       version: int) -> list[StageTransition]:

@@ -7,9 +7,10 @@ come from a fixed whitelist through the single :func:`_quote_ident` helper.
 
 Semantics follow MLflow's SQL store: a clause on a metric, param or tag is an ``EXISTS`` over that key's
 row, so a run lacking the key never matches (not even with ``!=``), except for ``IS NULL``, which is
-``NOT EXISTS``. Metric clauses compare the latest value (the ``latest_metrics`` view). ``LIKE`` is
-case-sensitive, ``ILIKE`` is not, and neither has an escape character. Sorting puts missing values last
-in both directions, then breaks ties like MLflow.
+``NOT EXISTS``. Metric clauses compare the latest value (the ``latest_metrics`` view); a NaN value
+matches ``!=`` and no other comparison. ``LIKE`` is case-sensitive, ``ILIKE`` is not, and neither has an
+escape character. Sorting puts NaN metrics after every number and missing values last, in both
+directions, then breaks ties like MLflow.
 """
 
 from __future__ import annotations
@@ -128,11 +129,32 @@ def _predicate(comparison: Comparison, target: _Target, params: list[object]) ->
     lookup = _key_lookup(target, identifier, "1", params)
     if comparator == "IS NOT NULL":
         return f"EXISTS ({lookup})"
-    params.append(float(value) if identifier.entity == "metric" else value)  # type: ignore[arg-type]
-    return f"EXISTS ({lookup} AND {_quote_ident('value')} {_SQL_OPERATORS[comparator]} ?)"
+    column = _quote_ident("value")
+    if identifier.entity != "metric":
+        params.append(value)
+        return f"EXISTS ({lookup} AND {column} {_SQL_OPERATORS[comparator]} ?)"
+    params.append(float(value))  # type: ignore[arg-type]
+    if comparator == "!=":  # NaN differs from every number, as in MLflow
+        return f"EXISTS ({lookup} AND {column} != ?)"
+    # DuckDB ranks NaN above +inf and equal to itself; MLflow's NaN matches no other comparison.
+    return f"EXISTS ({lookup} AND {column} {_SQL_OPERATORS[comparator]} ? AND NOT isnan({column}))"
+
+
+def _metric_order_term(order: OrderBy, target: _Target, params: list[object]) -> str:
+    """A metric sorts NaN after every number in both directions (then missing values), like MLflow.
+
+    DuckDB ranks NaN above +inf, so ascending is already right; descending sorts the negated value
+    ascending instead, which keeps NaN (its own negation) after every number.
+    """
+    value = _quote_ident("value")
+    if order.ascending:
+        return f"({_key_lookup(target, order.identifier, value, params)}) ASC NULLS LAST"
+    return f"({_key_lookup(target, order.identifier, '-' + value, params)}) ASC NULLS LAST"
 
 
 def _order_term(order: OrderBy, target: _Target, params: list[object]) -> str:
+    if order.identifier.entity == "metric":
+        return _metric_order_term(order, target, params)
     if order.identifier.entity == "attribute":
         expression = _quote_ident(target.table, order.identifier.key)
     else:

@@ -28,7 +28,7 @@ def runs_table(con: duckdb.DuckDBPyConnection, query: CompiledQuery) -> pa.Table
     joins, columns = [], []
     for prefix, view in _ENTITIES:
         long = f"SELECT run_id, '{prefix}.' || key AS k, value FROM {view} WHERE run_id IN (SELECT run_id FROM sel)"
-        if con.execute(f"SELECT count(*) FROM ({long})").fetchone() == (0,):
+        if con.execute(f"SELECT count(*) FROM ({long})").fetchall() == [(0,)]:
             continue
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE w_{prefix} AS PIVOT ({long}) ON k USING first(value) GROUP BY run_id")

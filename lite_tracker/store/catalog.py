@@ -126,14 +126,14 @@ assert len(MIGRATIONS) == FORMAT_VERSION
 
 def read_version(con: duckdb.DuckDBPyConnection) -> int:
     """Format version recorded in the store (0 for an empty or half-created file)."""
-    found = con.execute(
+    [(found,)] = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
         "AND schema_name = 'main' AND table_name = 'meta'"
-    ).fetchone()
-    if not found or not found[0]:
+    ).fetchall()
+    if not found:
         return 0
-    row = con.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
-    return int(row[0]) if row else 0
+    rows = con.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchall()
+    return int(rows[0][0]) if rows else 0
 
 
 def migrate(con: duckdb.DuckDBPyConnection, artifact_root: str, target: int = FORMAT_VERSION) -> int:
@@ -341,8 +341,8 @@ def _load_segments(con: duckdb.DuckDBPyConnection, table: str, paths: list[str],
 
 def _fold_table(con: duckdb.DuckDBPyConnection, spec: TableSpec, select: str) -> int:
     con.execute(f"CREATE OR REPLACE TEMP TABLE new_events AS {select}")
-    row = con.execute("SELECT count(*) FROM new_events").fetchone()
-    count = int(row[0]) if row else 0
+    [(found,)] = con.execute("SELECT count(*) FROM new_events").fetchall()
+    count = int(found)
     if count:
         con.execute(f"INSERT INTO {spec.events} SELECT * FROM new_events")
         con.execute(f"CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT {', '.join(spec.keys)} FROM new_events")
@@ -517,7 +517,7 @@ class Reader:
         import pyarrow.parquet as pq
 
         try:
-            con.execute("SELECT count(*) FROM read_parquet(?)", [paths]).fetchone()
+            con.execute("SELECT count(*) FROM read_parquet(?)", [paths]).fetchall()
             return paths
         except duckdb.Error:
             good = []

@@ -223,7 +223,7 @@ class DuckDBStore:
                 "SELECT value, timestamp, step FROM metrics WHERE run_id = ? AND key = ? ORDER BY step, timestamp",
                 [run_id, key],
             ).fetchnumpy()
-            if not len(cols["value"]) and not con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
+            if not len(cols["value"]) and not con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchall():
                 raise ResourceNotFound(f"Run with id={run_id} not found")
         values, stamps, steps = (cols[c].tolist() for c in ("value", "timestamp", "step"))
         # tuple.__new__ straight from C is a third faster than calling the named tuple per point, and

@@ -379,8 +379,14 @@ class MlflowClient(RegistryClient):
         state.lifecycle_stage = LifecycleStage.ACTIVE
 
     def log_metric(self, run_id: str, key: str, value: float, timestamp: int | None = None,
-                   step: int | None = None, synchronous: bool | None = None, **_: Any) -> None:
-        """Log one metric point (``step`` defaults to 0, ``timestamp`` to now in ms)."""
+                   step: int | None = None, synchronous: bool | None = None, dataset_name: str | None = None,
+                   dataset_digest: str | None = None, model_id: str | None = None) -> None:
+        """Log one metric point (``step`` defaults to 0, ``timestamp`` to now in ms).
+
+        ``dataset_name``, ``dataset_digest`` and ``model_id`` are MLflow 3 keywords, accepted and not
+        recorded (lite_tracker has no dataset or logged-model entities). Any other keyword raises
+        ``TypeError``, so a typo such as ``stpe=5`` cannot silently log at step 0.
+        """
         state = self._b.runs.get(run_id)
         if state is None or state.lifecycle_stage != LifecycleStage.ACTIVE:
             self._active_state(run_id)

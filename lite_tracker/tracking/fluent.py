@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..entities import Experiment, Param, Run, RunTag, ViewType
 from ..entities.model_registry import ModelVersion
-from ..errors import InvalidParameterValue, LiteTrackerException, ResourceNotFound
+from ..errors import InvalidParameterValue, LiteTrackerException
 from ..settings import TRACKING_URI_ENV, current_user
 from ._state import state
 from .client import MlflowClient, flush_all
@@ -294,16 +294,31 @@ def delete_run(run_id: str) -> None:
 # ---------------------------------------------------------------- logging
 
 def log_metric(key: str, value: float, step: int | None = None, synchronous: bool | None = None,
-               timestamp: int | None = None, run_id: str | None = None, **_: Any) -> None:
-    """Log one metric point to the active run (started if there is none)."""
+               timestamp: int | None = None, run_id: str | None = None, model_id: str | None = None,
+               dataset: Any = None) -> None:
+    """Log one metric point to the active run (started if there is none).
+
+    Takes MLflow 3's keywords; ``model_id`` and ``dataset`` (which link the point to a logged model or
+    a dataset in MLflow) are accepted and not recorded: lite_tracker has no logged-model or dataset
+    entities. Any other keyword raises ``TypeError``, so a typo such as ``stpe=5`` cannot silently
+    log at the default step.
+
+    Example:
+        >>> log_metric("loss", 0.3, step=5)  # doctest: +SKIP
+    """
     stack = active_runs.get()
     rid = run_id or (stack[-1].info.run_id if stack else _run_id())
     _client().log_metric(rid, key, value, timestamp, step, synchronous)
 
 
 def log_metrics(metrics: dict[str, float], step: int | None = None, synchronous: bool | None = None,
-                run_id: str | None = None, timestamp: int | None = None, **_: Any) -> None:
-    """Log several metrics at one step."""
+                run_id: str | None = None, timestamp: int | None = None, model_id: str | None = None,
+                dataset: Any = None) -> None:
+    """Log several metrics at one step.
+
+    ``model_id`` and ``dataset`` are MLflow 3 keywords accepted and not recorded (see :func:`log_metric`);
+    any other keyword raises ``TypeError``.
+    """
     stack = active_runs.get()
     rid = run_id or (stack[-1].info.run_id if stack else _run_id())
     client = _client()
@@ -367,8 +382,21 @@ def log_figure(figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] |
     _client().log_figure(_run_id(), figure, artifact_file)
 
 
-def log_image(image: Any, artifact_file: str | None = None, **_: Any) -> None:
-    """Save a PIL image or numpy array as an image artifact."""
+def log_image(image: Any, artifact_file: str | None = None, key: str | None = None, step: int | None = None,
+              timestamp: int | None = None, synchronous: bool | None = False) -> None:
+    """Save a PIL image or numpy array as an image artifact.
+
+    Takes MLflow 3's keywords. MLflow's image series (``key`` with ``step``/``timestamp``) are not
+    supported: passing ``key`` raises ``InvalidParameterValue`` asking for ``artifact_file``, and, as in
+    MLflow, ``step``/``timestamp`` cannot go with ``artifact_file``. ``synchronous`` is accepted and
+    ignored (the file is written before the call returns). Any other keyword raises ``TypeError``.
+    """
+    if key is not None:
+        raise InvalidParameterValue(
+            "log_image(key=...) image series are not supported; pass artifact_file, e.g. 'images/sample.png'."
+        )
+    if step is not None or timestamp is not None:
+        raise InvalidParameterValue("log_image: step and timestamp go with key, not with artifact_file.")
     if not artifact_file:
         raise InvalidParameterValue("log_image needs artifact_file, e.g. 'images/sample.png'.")
     _client().log_image(_run_id(), image, artifact_file)
@@ -400,13 +428,9 @@ def search_runs(experiment_ids: list[str] | None = None, filter_string: str = ""
     client = _client()
     if experiment_ids and experiment_names:
         raise InvalidParameterValue("Only experiment_ids or experiment_names can be used, but not both")
-    if experiment_names:
-        ids = []
-        for name in experiment_names:
-            exp = client.get_experiment_by_name(name)
-            if exp is None:
-                raise ResourceNotFound(f"No experiment named {name!r}.")
-            ids.append(exp.experiment_id)
+    if experiment_names:  # as in MLflow, names of no experiment are skipped (none at all: no runs)
+        found = (client.get_experiment_by_name(name) for name in experiment_names)
+        ids = [exp.experiment_id for exp in found if exp is not None]
     elif experiment_ids:
         ids = [str(i) for i in ([experiment_ids] if isinstance(experiment_ids, str) else experiment_ids)]
     elif search_all_experiments:
