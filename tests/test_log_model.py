@@ -28,6 +28,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import lite_tracker as mlflow
+from lite_tracker import pyfunc
+from lite_tracker._log_model import FLAVORS, FlavorDetector, flavor_for
 from lite_tracker.errors import InvalidParameterValue
 from lite_tracker.models import Model, ModelInfo
 from lite_tracker.pyfunc import PyFuncModel
@@ -161,6 +163,18 @@ def test_flavor_options_are_checked_against_the_chosen_flavor(fluent) -> None:  
     assert info.flavors["sklearn"]["serialization_format"] == "pickle"
     proba = fluent.pyfunc.load_model(info.model_uri).predict(ROWS)
     assert np.allclose(proba, est.predict_proba(ROWS))
+
+
+def test_a_new_flavor_is_one_more_row_before_the_generic_rule() -> None:
+    assert [d.flavor for d in FLAVORS] == ["sklearn", "python_model"]  # specific first, generic "has predict" last
+    scale = FlavorDetector("scale", "a Scale", lambda m: isinstance(m, Scale), pyfunc.log_model, "python_model",
+                           pyfunc.load_model)
+    table = (*FLAVORS[:-1], scale, FLAVORS[-1])
+    assert flavor_for(Scale(2), table) is scale
+    assert flavor_for(negate, table) is FLAVORS[-1]
+    assert flavor_for(LogisticRegression(), table) is FLAVORS[0]
+    with pytest.raises(InvalidParameterValue, match="a Scale \\(scale flavor\\)"):
+        flavor_for(1, table)
 
 
 # ---------------------------------------------------------------- deploy: describe and serve
