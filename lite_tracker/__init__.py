@@ -5,6 +5,7 @@ store (default ``./lite_tracker.duckdb``) that many processes can write at once,
 """
 
 from . import entities
+from ._log_model import load_model, log_model
 from ._version import __version__
 from .entities import Experiment, Metric, Param, Run, RunTag, ViewType
 from .errors import LiteTrackerException, MlflowException
@@ -87,6 +88,7 @@ __all__ = [
     "get_run",
     "get_tracking_uri",
     "last_active_run",
+    "load_model",
     "log_artifact",
     "log_artifacts",
     "log_dict",
@@ -94,6 +96,7 @@ __all__ = [
     "log_image",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
     "log_text",

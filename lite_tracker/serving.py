@@ -11,8 +11,10 @@ Built on Starlette and uvicorn (the ``ui`` extra), imported only when a server i
 from __future__ import annotations
 
 import json
+import shlex
 from typing import TYPE_CHECKING, Any
 
+from .entities.model_registry import ModelVersion, ModelVersionStages
 from .errors import BAD_REQUEST, InvalidParameterValue, LiteTrackerException
 
 if TYPE_CHECKING:
@@ -193,3 +195,31 @@ def serve(model_uri: str, host: str = "127.0.0.1", port: int = 5000, tracking_ur
         set_tracking_uri(tracking_uri)
     app = create_app(pyfunc.load_model(model_uri))
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def serve_commands(version: ModelVersion, store: str | None = None) -> dict[str, str]:
+    """The shell commands that serve a registered model version, by the model URI each one serves.
+
+    The first is pinned to this version; then one per alias and one for its stage (unless ``None``):
+    those follow promotions, so a server restarted after moving the alias or stage serves the new version.
+
+    Args:
+        version: The model version (``MlflowClient.get_model_version``).
+        store: The store holding it, added as ``--store`` (omit for the default store).
+
+    Returns:
+        Model URI -> ``lite-tracker models serve -m <uri> [--store <store>]``, quoted for a POSIX shell.
+
+    Example:
+        >>> mv = ModelVersion("iris", 3, 0, current_stage="Production", aliases=["champion"])
+        >>> for command in serve_commands(mv).values():
+        ...     print(command)
+        lite-tracker models serve -m models:/iris/3
+        lite-tracker models serve -m models:/iris@champion
+        lite-tracker models serve -m models:/iris/Production
+    """
+    uris = [f"models:/{version.name}/{version.version}", *(f"models:/{version.name}@{a}" for a in version.aliases)]
+    if version.current_stage != ModelVersionStages.NONE:
+        uris.append(f"models:/{version.name}/{version.current_stage}")
+    suffix = f" --store {shlex.quote(store)}" if store else ""
+    return {uri: f"lite-tracker models serve -m {shlex.quote(uri)}{suffix}" for uri in uris}

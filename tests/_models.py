@@ -23,3 +23,23 @@ class Doubler:
 
     def predict(self, data: Any) -> Any:
         return data * 2
+
+
+class Scale:
+    """Any object with predict(): multiplies its input by ``factor``."""
+
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
+
+    def predict(self, data: Any) -> Any:
+        return data * self.factor
+
+
+def negate(data: Any) -> Any:
+    """A plain function logged as a model."""
+    return -data
+
+
+def square(data: Any) -> Any:
+    """Another plain function logged as a model."""
+    return data * data

@@ -80,6 +80,32 @@ def _models_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models_describe(args: argparse.Namespace) -> int:
+    """Show a registered model version (the latest unless --version): stage, aliases, source run, and the
+    commands that serve it, pinned to the version or following its aliases and stage."""
+    from datetime import datetime, timezone
+
+    from ..registry.uri import ModelsUri, model_version_for
+    from ..serving import serve_commands
+    from ..tracking.client import MlflowClient
+
+    client = MlflowClient(args.store)
+    mv = model_version_for(client, ModelsUri(args.name, version=args.version, latest=args.version is None))
+    created = datetime.fromtimestamp(mv.creation_timestamp / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    for label, value in (("Model", mv.name), ("Version", mv.version), ("Stage", mv.current_stage),
+                         ("Aliases", ", ".join(mv.aliases) or "-"), ("Status", mv.status), ("Created", created),
+                         ("Run", mv.run_id or "-"), ("Source", mv.source or "-"),
+                         ("Description", mv.description or "-")):
+        print(f"{label + ':':<13} {value}")
+    pinned, *following = serve_commands(mv, client.tracking_uri).values()
+    print(f"\nServe this version (POST /invocations, GET /ping; add --port N):\n  {pinned}")
+    if following:
+        print("Serve what its aliases and stage point to (restart the server after a promotion):")
+        for command in following:
+            print(f"  {command}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lite-tracker",
                                      description="Embedded, serverless, MLflow-compatible experiment tracker.")
@@ -115,6 +141,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
     serve.add_argument("--store", help=store_help)
     serve.set_defaults(func=_models_serve)
+    describe = models_sub.add_parser("describe", help="show a model version and the command that serves it",
+                                     description=_models_describe.__doc__)
+    describe.add_argument("name", help="registered model name")
+    describe.add_argument("--version", type=int, help="version number (default: the latest version)")
+    describe.add_argument("--store", help=store_help)
+    describe.set_defaults(func=_models_describe)
     return parser
 
 
