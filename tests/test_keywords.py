@@ -25,6 +25,9 @@ FORWARDS_KWARGS = {
     # A flavor's configuration is free-form (MLflow's Model.add_flavor(name, **params) too): every
     # keyword becomes a key of the flavor's section in MLmodel.
     "lite_tracker.models.Model.add_flavor",
+    # Forwards flavor options to the chosen flavor's log_model after checking them against its
+    # signature: a mistyped one is a TypeError there (tests/test_log_model.py).
+    "lite_tracker.log_model",
 }
 
 
