@@ -382,6 +382,15 @@ def sql(query: str, params: list[Any] | None = None, output_format: str = "panda
     Arrow table. The query runs in a sandbox that sees only the views and is stopped after ``timeout``
     seconds (see ``MlflowClient.sql``).
 
+    Args:
+        query: One SELECT (or WITH ... SELECT) statement; ``?`` or ``$n`` placeholders for values.
+        params: The placeholders' values.
+        output_format: ``"pandas"`` or ``"arrow"``.
+        timeout: Seconds the query may run before it is stopped.
+
+    Raises:
+        InvalidParameterValue: The query was refused, failed, or ran past ``timeout``.
+
     Example:
         >>> sql("SELECT run_id, value FROM latest_metrics WHERE key = 'loss' ORDER BY value LIMIT 3")  # doctest: +SKIP
     """

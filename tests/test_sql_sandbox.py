@@ -37,6 +37,9 @@ ESCAPES: list[tuple[str, str]] = [
     ("replacement_scan_csv", "SELECT * FROM '{csv}'"),
     ("replacement_scan_parquet", "SELECT * FROM '{parquet}'"),
     ("from_first", "FROM read_text('{txt}')"),
+    ("upper_case_function", "SELECT * FROM READ_TEXT('{txt}')"),
+    ("upper_case_setting", "SELECT CURRENT_SETTING('home_directory')"),
+    ("upper_case_table", "SELECT * FROM S.RUN_EVENTS"),
     ("quoted_function", "SELECT * FROM \"read_text\"('{txt}')"),
     ("qualified_function", "SELECT * FROM main.read_text('{txt}')"),
     ("read_duckdb", "SELECT * FROM read_duckdb('{duckdb}')"),
@@ -200,6 +203,8 @@ def test_params_joins_ctes_and_output_formats(quiet_client: MlflowClient, store_
         ["loss", "lr", "a", 2],
     )
     assert t.column("run_name").to_pylist() == ["r2", "r1"] and t.column("lr").to_pylist() == ["2", "1"]
+    assert quiet_client.sql("SELECT count(*) AS n FROM RUNS r JOIN \"Params\" p USING (run_id)").column("n"
+                            ).to_pylist() == [3]  # view names ignore case, as in DuckDB
     assert quiet_client.sql("SELECT count(*) AS n FROM range(5) t, runs WHERE run_id = ?", [ids[0]]
                             ).column("n").to_pylist() == [5]
     mlflow.set_tracking_uri(str(store_path))

@@ -72,13 +72,13 @@ def check(con: duckdb.DuckDBPyConnection, query: str, views: Sequence[str]) -> s
     if tree.get("error"):
         raise _refused(views, f"sql() could not parse the query: {tree.get('error_message')}")
     nodes = list(_nodes(tree["statements"]))
-    ctes = {entry["key"] for node in nodes if isinstance(node.get("cte_map"), dict)
+    ctes = {entry["key"].lower() for node in nodes if isinstance(node.get("cte_map"), dict)
             for entry in node["cte_map"].get("map", [])}
     read: set[str] = set()
     for node in nodes:
         kind = node.get("type")
         if kind == "BASE_TABLE":
-            name = node["table_name"]
+            name = node["table_name"].lower()  # DuckDB resolves table names ignoring case
             if node.get("schema_name") or node.get("catalog_name") or (name not in views and name not in ctes):
                 shown = ".".join(node.get("qualified_name", {}).get("path") or [name])
                 raise _refused(views, f"sql() refused table {shown!r}: queries read only the views")
@@ -124,6 +124,7 @@ def run(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any], table
         raise _refused(views, f"sql() failed: {e}") from e
     finally:
         timer.cancel()
+        timer.join()  # an interrupt under way finishes before the caller closes the connection
 
 
 def _refused(views: Sequence[str], message: str) -> InvalidParameterValue:
