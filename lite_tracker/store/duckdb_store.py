@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._ids import new_experiment_id
 from ..entities import Experiment, Metric, Run, RunData, RunInfo
-from ..errors import InvalidParameterValue, ResourceAlreadyExists, ResourceNotFound
-from . import catalog
+from ..errors import ResourceAlreadyExists, ResourceNotFound
+from . import catalog, sandbox
 from .catalog import CompactionResult, Reader
 from .layout import Layout
 from .locks import RunLiveness, RWLock, exclusive
@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Columns = dict[str, list[Any]]
-PUBLIC_VIEWS = ("experiments", "experiment_tags", "runs", "params", "tags", "metrics", "latest_metrics")
+PUBLIC_VIEWS = ("experiments", "experiment_tags", "runs", "params", "tags", "metrics", "latest_metrics",
+                "registered_models", "registered_model_tags", "model_versions", "model_version_tags",
+                "model_aliases", "stage_transitions")
 
 
 class DuckDBStore:
@@ -256,24 +258,18 @@ class DuckDBStore:
             )
         return self.arrow(f"{select} ORDER BY run_id, key, step, timestamp", params)
 
-    def sql(self, query: str, params: Sequence[Any] = ()) -> pa.Table:
-        """Run one read-only SELECT over the public views; anything else is refused."""
-        import duckdb
-
+    def sql(self, query: str, params: Sequence[Any] = (), timeout: float = sandbox.DEFAULT_TIMEOUT) -> pa.Table:
+        """Run one read-only SELECT over the public views in the sandbox (see ``sandbox``); anything
+        else, or a query running past ``timeout`` seconds, raises InvalidParameterValue."""
+        limit = sandbox.check_timeout(timeout)
+        con = sandbox.connect()
         try:
-            statements = duckdb.extract_statements(query)
-        except duckdb.Error as e:
-            raise InvalidParameterValue(f"Invalid SQL: {e}") from e
-        if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
-            kinds = ", ".join(st.type.name for st in statements) or "nothing"
-            raise InvalidParameterValue(
-                f"Only one read-only SELECT (or WITH ... SELECT) statement is allowed; got {kinds}. "
-                f"The views are: {', '.join(PUBLIC_VIEWS)}."
-            )
-        try:
-            return self.arrow(query, params)
-        except duckdb.Error as e:
-            raise InvalidParameterValue(f"SQL failed: {e}") from e
+            names = sandbox.check(con, query, PUBLIC_VIEWS)
+            with self.reader.session() as reader:  # only the views the query names are copied out
+                tables = {name: reader.sql(f"SELECT * FROM {name}").to_arrow_table() for name in sorted(names)}
+            return sandbox.run(con, query, params, tables, limit, PUBLIC_VIEWS)
+        finally:
+            con.close()
 
     # ------------------------------------------------------------ compaction
 

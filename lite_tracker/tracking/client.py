@@ -39,6 +39,7 @@ from ..settings import Settings, resolve_settings, tracking_uri_from_env
 from ..store.artifacts import ArtifactRepository, check_artifact_path
 from ..store.buffer import WriteBuffer
 from ..store.duckdb_store import DuckDBStore
+from ..store.sandbox import DEFAULT_TIMEOUT
 from ..store.segments import EXPERIMENT_TAGS, PARAMS, RUNS, TAGS
 
 if TYPE_CHECKING:
@@ -502,18 +503,27 @@ class MlflowClient(RegistryClient):
             raise InvalidParameterValue(f"max_points must be an integer >= 2, got {max_points!r}.")
         return self._read().metric_histories(ids, keys, max_points)
 
-    def sql(self, query: str, params: Sequence[Any] | None = None) -> pa.Table:
+    def sql(self, query: str, params: Sequence[Any] | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> pa.Table:
         """Run one read-only SQL SELECT over the store's views and return an Arrow table.
 
-        Views: ``experiments, experiment_tags, runs, params, tags, metrics, latest_metrics`` (see README).
-        Any statement that could write is refused.
+        Views: ``experiments, experiment_tags, runs, params, tags, metrics, latest_metrics`` and the
+        registry's (see README). The query runs in a sandbox that sees only those views: no files, no
+        settings, no extensions; anything else is refused.
+
+        Args:
+            query: One SELECT (or WITH ... SELECT) statement; ``?`` or ``$n`` placeholders for values.
+            params: The placeholders' values.
+            timeout: Seconds the query may run before it is stopped.
+
+        Raises:
+            InvalidParameterValue: The query was refused, failed, or ran past ``timeout``.
 
         Example:
             >>> client.sql("SELECT key, avg(value) FROM latest_metrics GROUP BY key")  # doctest: +SKIP
         """
         if not isinstance(query, str):
             raise InvalidParameterValue(f"query must be a string, got {type(query).__name__}.")
-        return self._read().sql(query, list(params or ()))
+        return self._read().sql(query, list(params or ()), timeout)
 
     # ------------------------------------------------------------ artifacts
 

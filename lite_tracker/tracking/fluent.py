@@ -21,6 +21,7 @@ from ..entities import Experiment, Param, Run, RunTag, ViewType
 from ..entities.model_registry import ModelVersion
 from ..errors import InvalidParameterValue, LiteTrackerException
 from ..settings import TRACKING_URI_ENV, current_user
+from ..store.sandbox import DEFAULT_TIMEOUT
 from ._state import state
 from .client import MlflowClient, flush_all
 
@@ -454,16 +455,27 @@ def search_runs(experiment_ids: list[str] | None = None, filter_string: str = ""
     return _to_pandas(table)
 
 
-def sql(query: str, params: list[Any] | None = None, output_format: str = "pandas") -> Any:
+def sql(query: str, params: list[Any] | None = None, output_format: str = "pandas", *,
+        timeout: float = DEFAULT_TIMEOUT) -> Any:
     """Read-only SQL over the store's views, as a pandas DataFrame or (``output_format="arrow"``) an
-    Arrow table.
+    Arrow table. The query runs in a sandbox that sees only the views and is stopped after ``timeout``
+    seconds (see ``MlflowClient.sql``).
+
+    Args:
+        query: One SELECT (or WITH ... SELECT) statement; ``?`` or ``$n`` placeholders for values.
+        params: The placeholders' values.
+        output_format: ``"pandas"`` or ``"arrow"``.
+        timeout: Seconds the query may run before it is stopped.
+
+    Raises:
+        InvalidParameterValue: The query was refused, failed, or ran past ``timeout``.
 
     Example:
         >>> sql("SELECT run_id, value FROM latest_metrics WHERE key = 'loss' ORDER BY value LIMIT 3")  # doctest: +SKIP
     """
     if output_format not in ("pandas", "arrow"):
         raise InvalidParameterValue(f"Unsupported output format {output_format!r}: use 'pandas' or 'arrow'.")
-    table = _client().sql(query, params)
+    table = _client().sql(query, params, timeout=timeout)
     return table if output_format == "arrow" else _to_pandas(table)
 
 
