@@ -471,7 +471,10 @@ def _reap_dead_runs(con: duckdb.DuckDBPyConnection, layout: Layout, liveness: Ru
             ended_pending: set[str] = set()
             for name in checks.usable(list_pending(layout, "events")):
                 try:
-                    t = pq.read_table(layout.pending / name, columns=["table", "run_id", "status"])
+                    with pq.ParquetFile(layout.pending / name) as f:
+                        if not {"run_id", "status"} <= set(f.schema_arrow.names):
+                            continue  # no run events in this segment
+                        t = f.read(columns=["table", "run_id", "status"])
                 except FileNotFoundError:
                     continue
                 except (OSError, ValueError, pa.ArrowException) as e:

@@ -132,10 +132,9 @@ def _union_columns() -> tuple[tuple[str, str], ...]:
 # tagged with their table, so a run, its params and tags land together or not at all), and the
 # metric points in one "metrics" file.
 SEGMENT_KINDS: dict[str, tuple[tuple[str, str], ...]] = {"events": _union_columns(), "metrics": METRICS.columns}
-# Columns every segment of a kind has (the compactor reads them by name); the others may be missing from
-# a segment written before a format added them (they read as NULL).
-REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {"events": ("table", "run_id", "status", "seq"),
-                                                "metrics": METRICS.column_names}
+# Columns every segment of a kind has; an events segment may lack the columns of tables it holds no rows
+# of (as those written before a format added them do): they read as NULL.
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {"events": ("table", "seq"), "metrics": METRICS.column_names}
 
 
 def schema_problem(kind: str, schema: Any) -> str | None:
