@@ -87,6 +87,21 @@ def register_versions(store: str, name: str, n: str) -> None:
         print(client.create_model_version(name, f"file:///models/{name}/{i}").version, flush=True)
 
 
+def flush_points(store: str, seconds: str) -> None:
+    """Log one point and flush it, as fast as possible for some seconds; print 'run <id> <points>'."""
+    client = mlflow.MlflowClient(store)
+    run_id = client.create_run("0").info.run_id
+    n = 0
+    deadline = time.monotonic() + float(seconds)
+    while time.monotonic() < deadline:
+        client.log_metric(run_id, "x", float(n), step=n)
+        client.flush()
+        n += 1
+    client.set_terminated(run_id)
+    print("run", run_id, n, flush=True)
+
+
 if __name__ == "__main__":
     {"log_n": log_n, "log_forever": log_forever, "wait_for_signal": wait_for_signal, "resume": resume,
-     "fail": fail, "predict": predict, "register_versions": register_versions}[sys.argv[1]](*sys.argv[2:])
+     "fail": fail, "predict": predict, "register_versions": register_versions,
+     "flush_points": flush_points}[sys.argv[1]](*sys.argv[2:])

@@ -38,6 +38,7 @@ from .segments import (
     TABLES,
     TAGS,
     TableSpec,
+    schema_problem,
 )
 
 if TYPE_CHECKING:
@@ -205,24 +206,98 @@ def _too_new(version: int) -> StoreFormatError:
 
 # ---------------------------------------------------------------- pending segments
 
-def _valid_segment(path: Path, quarantine: Path) -> bool:
-    """Check a segment's Parquet footer; move a broken file aside (never delete data)."""
-    import pyarrow.parquet as pq
+# Every listing of the pending folders races with writers renaming temp files into them and with other
+# processes compacting or quarantining what they list: a file that vanished in between is skipped.
 
-    try:
-        pq.read_metadata(path)
-        return True
-    except (OSError, ValueError) as e:
-        log.warning("lite_tracker: moving unreadable segment %s to quarantine (%s)", path.name, e)
-        _quarantine(path, quarantine)
-        return False
-
-
-def _quarantine(path: Path, quarantine: Path) -> None:
+def _quarantine(path: Path, quarantine: Path, reason: str) -> None:
+    """Move a broken segment aside with a warning naming it (never delete data); skip it if another
+    process compacted or moved it meanwhile."""
     try:
         os.replace(path, quarantine / f"{path.parent.name}-{path.name}")
     except FileNotFoundError:
-        pass
+        return
+    except OSError as e:
+        log.warning("lite_tracker: skipping unreadable segment %s (%s); could not move it to %s: %s",
+                    path, reason, quarantine, e)
+        return
+    log.warning("lite_tracker: moved unreadable segment %s to %s (%s)", path, quarantine, reason)
+
+
+def _check_segment(layout: Layout, name: str) -> bool:
+    """Whether a pending segment's footer reads and its schema fits its kind; a file that fails is
+    quarantined, one that vanished is skipped."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = layout.pending / name
+    try:
+        problem = schema_problem(name.split("/")[0], pq.read_schema(path))
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError, pa.ArrowException) as e:
+        problem = f"unreadable footer: {e}"
+    if problem is None:
+        return True
+    _quarantine(path, layout.quarantine, problem)
+    return False
+
+
+class SegmentChecks:
+    """The pending segments of one store known to pass :func:`_check_segment`, remembered by name
+    (segments are immutable), so a process checks each file once; thread-safe."""
+
+    def __init__(self, layout: Layout) -> None:
+        self._layout = layout
+        self._lock = threading.Lock()
+        self._good: set[str] = set()
+
+    def usable(self, names: list[str]) -> list[str]:
+        """Those of ``names`` (of one kind, oldest first, as :func:`list_pending` lists them) whose
+        footer and schema check out."""
+        with self._lock:
+            unknown = [n for n in names if n not in self._good]
+        fresh = {n for n in unknown if _check_segment(self._layout, n)}
+        with self._lock:
+            if names:  # names sort by creation time: one older than the oldest pending is compacted
+                kind = names[0].split("/")[0] + "/"
+                self._good = {n for n in self._good if n >= names[0] or not n.startswith(kind)}
+            self._good |= fresh
+        failed = set(unknown) - fresh
+        return [n for n in names if n not in failed]
+
+
+def _load_readable(con: duckdb.DuckDBPyConnection, table: str, layout: Layout, names: list[str],
+                   columns: tuple[tuple[str, str], ...]) -> list[str]:
+    """Load the named segments into a temp table in one read; return the names loaded (none: no table).
+
+    If that read fails, each segment is read on its own: those that fail are quarantined (or skipped if
+    they vanished) and the rest loaded again. An error that no single segment causes is raised.
+    """
+    import duckdb
+
+    while names:
+        try:
+            _load_segments(con, table, [str(layout.pending / n) for n in names], columns)
+            return names
+        except duckdb.Error:
+            readable = [n for n in names if _data_reads(con, layout, n)]
+            if len(readable) == len(names):
+                raise
+            names = readable
+    return []
+
+
+def _data_reads(con: duckdb.DuckDBPyConnection, layout: Layout, name: str) -> bool:
+    """Whether all of one segment's data reads; if not, it is quarantined (skipped if it vanished)."""
+    import duckdb
+
+    path = layout.pending / name
+    try:
+        con.sql("SELECT * FROM read_parquet(?)", params=[str(path)]).to_arrow_table()
+        return True
+    except duckdb.Error as e:
+        _quarantine(path, layout.quarantine, f"unreadable data: {e}")
+        return False
 
 
 def list_pending(layout: Layout, kind: str) -> list[str]:
@@ -237,9 +312,17 @@ def list_pending(layout: Layout, kind: str) -> list[str]:
 def _sweep_stale_tmp(layout: Layout, kind: str) -> None:
     """Temp files left by writers killed mid-write are moved to quarantine after an hour."""
     cutoff = time.time() - STALE_TMP_SECONDS
-    for entry in os.scandir(layout.pending_dir(kind)):
-        if entry.name.endswith(".tmp") and entry.stat().st_mtime < cutoff:
-            _quarantine(Path(entry.path), layout.quarantine)
+    try:
+        entries = [e for e in os.scandir(layout.pending_dir(kind)) if e.name.endswith(".tmp")]
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        try:
+            stale = entry.stat().st_mtime < cutoff
+        except FileNotFoundError:
+            continue  # its writer renamed it to its final name since the listing
+        if stale:
+            _quarantine(Path(entry.path), layout.quarantine, "temp file of a writer that died mid-write")
 
 
 # ---------------------------------------------------------------- compaction
@@ -255,13 +338,15 @@ class CompactionResult:
 
 
 def compact(layout: Layout, rw: RWLock, liveness: RunLiveness, clock: Callable[[], int],
-            write_timeout: float = 5.0) -> CompactionResult | None:
+            write_timeout: float = 5.0, checks: SegmentChecks | None = None) -> CompactionResult | None:
     """Fold pending segments into the DuckDB file; None if another process is compacting.
 
     Safe to run from any process at any time, and to kill at any point: the ledger makes each
-    segment count exactly once.
+    segment count exactly once. Unreadable segments are quarantined; ``checks`` remembers the
+    segments already checked (a reader's, shared).
     """
     started = time.perf_counter()
+    checks = checks or SegmentChecks(layout)
     with try_exclusive(layout.locks / "compact.lock") as got:
         if not got:
             return None
@@ -270,8 +355,8 @@ def compact(layout: Layout, rw: RWLock, liveness: RunLiveness, clock: Callable[[
             try:
                 _require_current(con)
                 _forget_compacted(con, layout)
-                files, rows = _fold_pending(con, layout)
-                killed = _reap_dead_runs(con, layout, liveness, clock)
+                files, rows = _fold_pending(con, layout, checks)
+                killed = _reap_dead_runs(con, layout, liveness, clock, checks)
             finally:
                 con.close()
             for name in files:
@@ -295,13 +380,13 @@ def _forget_compacted(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
     con.execute("DELETE FROM compacted")
 
 
-def _fold_pending(con: duckdb.DuckDBPyConnection, layout: Layout) -> tuple[list[str], int]:
+def _fold_pending(con: duckdb.DuckDBPyConnection, layout: Layout, checks: SegmentChecks) -> tuple[list[str], int]:
     budget = MAX_FILES_PER_COMPACTION
     found: dict[str, list[str]] = {}
-    for kind in SEGMENT_KINDS:
+    for kind in SEGMENT_KINDS:  # loaded before the transaction: a failed read would abort it
         _sweep_stale_tmp(layout, kind)
-        found[kind] = [n for n in list_pending(layout, kind)[:budget]
-                       if _valid_segment(layout.pending / n, layout.quarantine)]
+        found[kind] = _load_readable(con, f"new_{kind}_segments", layout,
+                                     checks.usable(list_pending(layout, kind)[:budget]), SEGMENT_KINDS[kind])
         budget -= len(found[kind])
     names = found["events"] + found["metrics"]
     if not names:
@@ -310,14 +395,11 @@ def _fold_pending(con: duckdb.DuckDBPyConnection, layout: Layout) -> tuple[list[
     con.execute("BEGIN TRANSACTION")
     try:
         if found["events"]:
-            _load_segments(con, "new_segments", [str(layout.pending / n) for n in found["events"]],
-                           SEGMENT_KINDS["events"])
             for spec in EVENT_TABLES:
-                rows += _fold_table(con, spec, f"SELECT {', '.join(spec.column_names)} FROM new_segments "
+                rows += _fold_table(con, spec, f"SELECT {', '.join(spec.column_names)} FROM new_events_segments "
                                                f"WHERE \"table\" = {_q(spec.events)}")
         if found["metrics"]:
-            _load_segments(con, "new_segments", [str(layout.pending / n) for n in found["metrics"]])
-            rows += _fold_table(con, METRICS, f"SELECT {', '.join(METRICS.column_names)} FROM new_segments "
+            rows += _fold_table(con, METRICS, f"SELECT {', '.join(METRICS.column_names)} FROM new_metrics_segments "
                                               "ORDER BY run_id, key, step")
         con.execute("INSERT INTO compacted SELECT unnest(?)", [names])
         con.execute("COMMIT")
@@ -366,8 +448,9 @@ def _refold(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
 
 
 def _reap_dead_runs(con: duckdb.DuckDBPyConnection, layout: Layout, liveness: RunLiveness,
-                    clock: Callable[[], int]) -> tuple[str, ...]:
+                    clock: Callable[[], int], checks: SegmentChecks) -> tuple[str, ...]:
     """Mark RUNNING runs whose lock no live process holds as KILLED; drop lock files of ended runs."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     status = dict(con.execute("SELECT run_id, status FROM runs").fetchall())
@@ -386,8 +469,17 @@ def _reap_dead_runs(con: duckdb.DuckDBPyConnection, layout: Layout, liveness: Ru
         if dead:
             # A process may have ended the run just before releasing its lock: trust pending events.
             ended_pending: set[str] = set()
-            for name in list_pending(layout, "events"):
-                t = pq.read_table(layout.pending / name, columns=["table", "run_id", "status"])
+            for name in checks.usable(list_pending(layout, "events")):
+                try:
+                    with pq.ParquetFile(layout.pending / name) as f:
+                        if not {"run_id", "status"} <= set(f.schema_arrow.names):
+                            continue  # no run events in this segment
+                        t = f.read(columns=["table", "run_id", "status"])
+                except FileNotFoundError:
+                    continue
+                except (OSError, ValueError, pa.ArrowException) as e:
+                    _quarantine(layout.pending / name, layout.quarantine, f"unreadable data: {e}")
+                    continue
                 for tbl, rid, st in zip(*(t.column(i).to_pylist() for i in range(3))):
                     if tbl == RUNS.events and st is not None:
                         (ended_pending.add if st != "RUNNING" else ended_pending.discard)(rid)
@@ -430,6 +522,7 @@ class Reader:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._loaded: dict[str, tuple[str, ...]] = {}
         self._views: bool | None = None  # whether the views include pending segments (None: not defined)
+        self.checks = SegmentChecks(layout)
 
     @contextmanager
     def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -498,9 +591,8 @@ class Reader:
             specs = EVENT_TABLES if kind == "events" else (METRICS,)
             for spec in specs:
                 con.execute(f"DELETE FROM p_{spec.events}")
-            paths = self._readable(con, [str(self._layout.pending / n) for n in names]) if names else []
-            if paths:
-                _load_segments(con, "p_segments", paths, SEGMENT_KINDS[kind])
+            if _load_readable(con, "p_segments", self._layout, self.checks.usable(list(names)),
+                              SEGMENT_KINDS[kind]):
                 for spec in specs:
                     where = f"WHERE \"table\" = {_q(spec.events)}" if kind == "events" else ""
                     con.execute(f"INSERT INTO p_{spec.events} SELECT {', '.join(spec.column_names)} "
@@ -510,24 +602,6 @@ class Reader:
         with_pending = any(self._loaded.values())
         if self._views != with_pending:
             self._define_views(con, with_pending)
-
-    def _readable(self, con: duckdb.DuckDBPyConnection, paths: list[str]) -> list[str]:
-        """All paths, or, if one is unreadable, those whose footer checks out (the compactor quarantines)."""
-        import duckdb
-        import pyarrow.parquet as pq
-
-        try:
-            con.execute("SELECT count(*) FROM read_parquet(?)", [paths]).fetchall()
-            return paths
-        except duckdb.Error:
-            good = []
-            for p in paths:
-                try:
-                    pq.read_metadata(p)
-                    good.append(p)
-                except (OSError, ValueError):
-                    log.warning("lite_tracker: skipping unreadable segment %s", p)
-            return good
 
 
 def fold_events(con: duckdb.DuckDBPyConnection, spec: TableSpec, select: str) -> int:

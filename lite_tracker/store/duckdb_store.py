@@ -275,7 +275,7 @@ class DuckDBStore:
 
     def compact(self) -> CompactionResult | None:
         """Fold pending segments into the DuckDB file now (None if another process is doing it)."""
-        return catalog.compact(self.layout, self.rw, self.liveness, self.clock)
+        return catalog.compact(self.layout, self.rw, self.liveness, self.clock, checks=self.reader.checks)
 
     def pending_count(self) -> int:
         return sum(len(catalog.list_pending(self.layout, kind)) for kind in SEGMENT_KINDS)

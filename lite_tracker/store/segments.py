@@ -132,6 +132,28 @@ def _union_columns() -> tuple[tuple[str, str], ...]:
 # tagged with their table, so a run, its params and tags land together or not at all), and the
 # metric points in one "metrics" file.
 SEGMENT_KINDS: dict[str, tuple[tuple[str, str], ...]] = {"events": _union_columns(), "metrics": METRICS.columns}
+# Columns every segment of a kind has; an events segment may lack the columns of tables it holds no rows
+# of (as those written before a format added them do): they read as NULL.
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {"events": ("table", "seq"), "metrics": METRICS.column_names}
+
+
+def schema_problem(kind: str, schema: Any) -> str | None:
+    """What makes an Arrow schema unfit for a segment of ``kind`` (None if it fits): a column the kind
+    does not have, a column of another type, or a missing required column."""
+    import pyarrow as pa
+
+    expected = dict(SEGMENT_KINDS[kind])
+    for field in schema:
+        sql_type = expected.get(field.name)
+        if sql_type is None:
+            return f"unexpected column {field.name!r}"
+        arrow_type = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+        fits = ((pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)) if sql_type == STR
+                else arrow_type == (pa.float64() if sql_type == DOUBLE else pa.int64()))
+        if not fits:
+            return f"column {field.name!r} is {field.type}, not {sql_type}"
+    missing = [name for name in REQUIRED_COLUMNS[kind] if name not in schema.names]
+    return f"missing column {missing[0]!r}" if missing else None
 
 
 class SeqClock:
