@@ -8,6 +8,7 @@ segment every ``flush_interval`` seconds or when ``flush_max_points`` points wai
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from typing import Any
 
@@ -31,6 +32,7 @@ class WriteBuffer:
         self._wake = threading.Event()
         self._stopped = False
         self._thread: threading.Thread | None = None
+        self._forked = False  # whether this process is a fork of the one that made the buffer
         self._clear()
 
     def _clear(self) -> None:
@@ -125,6 +127,8 @@ class WriteBuffer:
             if self._thread is None and not self._stopped:
                 self._thread = threading.Thread(target=self._loop, name="lite_tracker-flusher", daemon=True)
                 self._thread.start()
+                if self._forked:
+                    _flush_at_process_exit(self)
 
     def _loop(self) -> None:
         warm_up()
@@ -143,11 +147,21 @@ class WriteBuffer:
         self.flush()
 
     def after_fork_in_child(self) -> None:
-        """Drop the parent's buffered data (the parent writes it) and its thread."""
+        """Drop the parent's buffered data (the parent writes it), thread and locks; the child's first
+        logging call starts its own flusher."""
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
         self._thread = None
         self._stopped = False
+        self._forked = True
         self._clear()
+
+
+def _flush_at_process_exit(buffer: WriteBuffer) -> None:
+    """A forked ``multiprocessing`` process (a ``Process``, a pool worker closed and joined) ends with
+    ``os._exit`` after multiprocessing's own exit hooks, never running atexit: flush in those hooks."""
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        util.Finalize(None, buffer.flush, exitpriority=10)
 

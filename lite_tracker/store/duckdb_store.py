@@ -60,6 +60,7 @@ class DuckDBStore:
         catalog.open_store(self.layout, self.rw, settings.artifact_root)
         self._stop = threading.Event()
         self._compactor: threading.Thread | None = None
+        self._restart_compactor = False  # a forked child whose parent compacted: start on the first write
 
     # ------------------------------------------------------------ writing
 
@@ -67,6 +68,9 @@ class DuckDBStore:
               ) -> None:
         """Write the events of one flush as one events segment, then its metric points (single points
         and chunks, see ``segments.metrics_table``) as one metrics segment."""
+        if self._restart_compactor:
+            self._restart_compactor = False
+            self.start_compactor()
         unknown = set(batches) - {spec.events for spec in EVENT_TABLES}
         if unknown:  # a programming error: metric points go in ``metrics``, never dropped silently
             raise ValueError(f"Not event tables: {sorted(unknown)}")
@@ -260,20 +264,23 @@ class DuckDBStore:
         """Run one read-only SELECT over the public views; anything else is refused."""
         import duckdb
 
-        try:
-            statements = duckdb.extract_statements(query)
-        except duckdb.Error as e:
-            raise InvalidParameterValue(f"Invalid SQL: {e}") from e
-        if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
-            kinds = ", ".join(st.type.name for st in statements) or "nothing"
-            raise InvalidParameterValue(
-                f"Only one read-only SELECT (or WITH ... SELECT) statement is allowed; got {kinds}. "
-                f"The views are: {', '.join(PUBLIC_VIEWS)}."
-            )
-        try:
-            return self.arrow(query, params)
-        except duckdb.Error as e:
-            raise InvalidParameterValue(f"SQL failed: {e}") from e
+        # Parsed on the store's own connection: ``duckdb.extract_statements`` would create DuckDB's
+        # module-wide default connection, which crashes forked children when they exit.
+        with self.reader.session() as con:
+            try:
+                statements = con.extract_statements(query)
+            except duckdb.Error as e:
+                raise InvalidParameterValue(f"Invalid SQL: {e}") from e
+            if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+                kinds = ", ".join(st.type.name for st in statements) or "nothing"
+                raise InvalidParameterValue(
+                    f"Only one read-only SELECT (or WITH ... SELECT) statement is allowed; got {kinds}. "
+                    f"The views are: {', '.join(PUBLIC_VIEWS)}."
+                )
+            try:
+                return con.sql(query, params=list(params)).to_arrow_table()
+            except duckdb.Error as e:
+                raise InvalidParameterValue(f"SQL failed: {e}") from e
 
     # ------------------------------------------------------------ compaction
 
@@ -311,12 +318,14 @@ class DuckDBStore:
                     log.warning("lite_tracker: background compaction failed, will retry: %s", e)
 
     def after_fork_in_child(self) -> None:
-        """Forget the parent's threads, connection and run locks (the child starts its own)."""
+        """Forget the parent's threads, connection and run locks without touching any DuckDB object; the
+        child opens its own connection, and restarts the compactor, on first use."""
+        self._restart_compactor = self._compactor is not None
         self._compactor = None
         self._stop = threading.Event()
         self.liveness.forget_after_fork()
-        self.reader = Reader(self.layout, self.rw)
-        self.clock = SeqClock()
+        self.reader.after_fork_in_child()
+        self.clock.after_fork_in_child()
 
 
 def _rows(spec: Any, rows: list[tuple[Any, ...]]) -> Columns:
