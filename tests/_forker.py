@@ -58,6 +58,12 @@ def log_own_run(i: int) -> str:
     return run.info.run_id
 
 
+def by_kind(args: tuple[str, int]) -> object:
+    """Run the task named ``args[0]`` (idle, parent, own) on ``args[1]``."""
+    kind, i = args
+    return {"idle": idle, "parent": log_to_active_run, "own": log_own_run}[kind](i)
+
+
 def log_by_run_id(args: tuple[str, str, int]) -> int:
     """Log to a run by id through the object API (works under every start method)."""
     uri, run_id, i = args
@@ -90,13 +96,15 @@ def _child(what: str, exit_how: str, i: int) -> None:
     sys.exit(code)
 
 
-def rounds(store: str, where: str, what: str, exit_how: str, n: str) -> None:
-    """``n`` rounds of: the parent logs and reads, forks a child that does ``what`` (idle, parent: log
-    to the parent's run, own: log to a run of its own) and ends through ``exit_how`` (os: ``os._exit``,
-    sys: ``sys.exit``), and waits for it; a parent's run must still be RUNNING after each child."""
+def rounds(store: str, where: str, n: str) -> None:
+    """``n`` rounds of: the parent logs and reads, then forks at once one child of each kind (idle,
+    own: log a run of its own, and with ``where=run`` parent: log to the parent's run), ending through
+    ``os._exit`` in even rounds and ``sys.exit`` in odd ones, and waits for them; a parent's run must
+    still be RUNNING after each round."""
     mlflow.set_tracking_uri(store)
     mlflow.set_experiment("fork")
     client = MlflowClient(store)
+    kinds = ["idle", "own"] + (["parent"] if where == "run" else [])
     statuses, running = [], []
     run_id = None
     if where == "run":
@@ -108,10 +116,13 @@ def rounds(store: str, where: str, what: str, exit_how: str, n: str) -> None:
             with mlflow.start_run():
                 mlflow.log_metric("parent", float(i), step=i)
         mlflow.search_runs(output_format="list")
-        pid = os.fork()
-        if pid == 0:
-            _child(what, exit_how, i)
-        statuses.append(wait_exit(pid))
+        pids = []
+        for what in kinds:
+            pid = os.fork()
+            if pid == 0:
+                _child(what, "os" if i % 2 == 0 else "sys", i)
+            pids.append(pid)
+        statuses += [wait_exit(pid) for pid in pids]
         if run_id is not None:
             running.append(client.get_run(run_id).info.status)
     if where == "run":
@@ -119,8 +130,8 @@ def rounds(store: str, where: str, what: str, exit_how: str, n: str) -> None:
     print(json.dumps({"run_id": run_id, "statuses": statuses, "running": running}), flush=True)
 
 
-def storm(store: str, seconds: str) -> None:
-    """Fork over and over while a thread logs heavily (flusher and compactor busy, see the test's
+def storm(store: str, n: str) -> None:
+    """Fork ``n`` times while a thread logs heavily (flusher and compactor busy, see the test's
     environment); children alternate: idle, log to the parent's run, log a run of their own, each
     ending through ``os._exit`` or ``sys.exit``."""
     mlflow.set_tracking_uri(store)
@@ -141,16 +152,13 @@ def storm(store: str, seconds: str) -> None:
     thread.start()
     kinds = [(what, how) for what in ("idle", "parent", "own") for how in ("os", "sys")]
     statuses, forks = [], {k: 0 for k in ("idle", "parent", "own")}
-    deadline = time.monotonic() + float(seconds)
-    i = 0
-    while time.monotonic() < deadline:
+    for i in range(int(n)):
         what, how = kinds[i % len(kinds)]
         pid = os.fork()
         if pid == 0:
             _child(what, how, i)
         statuses.append(wait_exit(pid))
         forks[what] += 1
-        i += 1
     stop.set()
     thread.join()
     mlflow.end_run()

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _forker import CHILD_POINTS, idle, log_by_run_id, log_own_run, log_to_active_run, wait_exit
+from _forker import CHILD_POINTS, by_kind, log_by_run_id, wait_exit
 
 import lite_tracker as mlflow
 from lite_tracker import MlflowClient
@@ -42,51 +42,39 @@ def _experiment_runs(store: Path, name: str) -> list[mlflow.entities.Run]:
 # ---------------------------------------------------------------- os.fork, children ending every way
 
 
-@pytest.mark.parametrize(("where", "exit_how"), [("run", "os"), ("run", "sys"), ("none", "os"), ("none", "sys")])
-def test_children_that_never_touch_lite_tracker_exit_cleanly(store_path: Path, where: str, exit_how: str) -> None:
-    out = _forker("rounds", str(store_path), where, "idle", exit_how, str(ROUNDS))
-    assert out["statuses"] == [0] * ROUNDS
-    runs = _experiment_runs(store_path, "fork")
-    assert len(runs) == (1 if where == "run" else ROUNDS)
-    assert {r.info.status for r in runs} == {"FINISHED"}
-    if where == "run":
-        assert out["running"] == ["RUNNING"] * ROUNDS  # the child's exit did not end the parent's run
-        history = MlflowClient(str(store_path)).get_metric_history(out["run_id"], "parent")
-        assert [m.step for m in history] == list(range(ROUNDS))
-
-
-@pytest.mark.parametrize("exit_how", ["os", "sys"])
-def test_children_log_to_the_parents_run(store_path: Path, exit_how: str) -> None:
-    out = _forker("rounds", str(store_path), "run", "parent", exit_how, str(ROUNDS))
-    assert out["statuses"] == [0] * ROUNDS
-    assert out["running"] == ["RUNNING"] * ROUNDS
+def test_forked_children_inside_a_run(store_path: Path) -> None:
+    out = _forker("rounds", str(store_path), "run", str(ROUNDS))
+    assert out["statuses"] == [0] * (3 * ROUNDS)
+    assert out["running"] == ["RUNNING"] * ROUNDS  # children's exits did not end the parent's run
     client = MlflowClient(str(store_path))
-    assert [m.step for m in client.get_metric_history(out["run_id"], "child")] == list(range(ROUNDS * CHILD_POINTS))
-    assert len(client.get_metric_history(out["run_id"], "parent")) == ROUNDS
-    assert client.get_run(out["run_id"]).info.status == "FINISHED"
-    assert len(_experiment_runs(store_path, "fork")) == 1
-
-
-@pytest.mark.parametrize(("where", "exit_how"), [("run", "sys"), ("none", "os")])
-def test_children_log_runs_of_their_own(store_path: Path, where: str, exit_how: str) -> None:
-    out = _forker("rounds", str(store_path), where, "own", exit_how, str(ROUNDS))
-    assert out["statuses"] == [0] * ROUNDS
+    run_id = out["run_id"]
+    assert [m.step for m in client.get_metric_history(run_id, "parent")] == list(range(ROUNDS))
+    assert [m.step for m in client.get_metric_history(run_id, "child")] == list(range(ROUNDS * CHILD_POINTS))
     runs = _experiment_runs(store_path, "fork")
+    assert len(runs) == 1 + ROUNDS
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    children = [r for r in runs if r.info.run_id != run_id]
+    assert {r.data.tags.get("mlflow.parentRunId") for r in children} == {run_id}
+    assert all(len(client.get_metric_history(r.info.run_id, "child")) == CHILD_POINTS for r in children)
+
+
+def test_forked_children_outside_a_run(store_path: Path) -> None:
+    out = _forker("rounds", str(store_path), "none", str(ROUNDS))
+    assert out["statuses"] == [0] * (2 * ROUNDS)
+    runs = _experiment_runs(store_path, "fork")
+    assert len(runs) == 2 * ROUNDS
+    assert {r.info.status for r in runs} == {"FINISHED"}
     children = [r for r in runs if "child" in r.data.metrics]
     assert len(children) == ROUNDS
-    assert len(runs) == ROUNDS + (1 if where == "run" else ROUNDS)
-    assert {r.info.status for r in runs} == {"FINISHED"}
     client = MlflowClient(str(store_path))
     assert all(len(client.get_metric_history(r.info.run_id, "child")) == CHILD_POINTS for r in children)
-    if where == "run":
-        assert {r.data.tags.get("mlflow.parentRunId") for r in children} == {out["run_id"]}
+    assert all(len(client.get_metric_history(r.info.run_id, "parent")) == 1 for r in runs if r not in children)
 
 
 def test_fork_while_the_flusher_and_compactor_work(store_path: Path) -> None:
-    out = _forker("storm", str(store_path), "4", env={"LITE_TRACKER_FLUSH_INTERVAL": "0.002",
-                                                     "LITE_TRACKER_COMPACT_INTERVAL": "0.005"})
-    assert out["statuses"] == [0] * len(out["statuses"])
-    assert out["forks"]["parent"] >= 5
+    out = _forker("storm", str(store_path), str(ROUNDS), env={"LITE_TRACKER_FLUSH_INTERVAL": "0.002",
+                                                            "LITE_TRACKER_COMPACT_INTERVAL": "0.005"})
+    assert out["statuses"] == [0] * ROUNDS
     client = MlflowClient(str(store_path))
     run_id = out["run_id"]
     assert len(client.get_metric_history(run_id, "bg")) == out["bg"]
@@ -111,9 +99,11 @@ def test_a_child_does_not_keep_the_parents_file_locks(store_path: Path) -> None:
     thread.start()
     assert held.wait(10)
     pid = os.fork()
-    if pid == 0:
-        time.sleep(3)
-        os._exit(0)
+    if pid == 0:  # never return into pytest
+        try:
+            time.sleep(3)
+        finally:
+            os._exit(0)
     release.set()
     thread.join()
     start = time.monotonic()
@@ -122,29 +112,37 @@ def test_a_child_does_not_keep_the_parents_file_locks(store_path: Path) -> None:
     assert wait_exit(pid) == 0
 
 
-def test_a_child_forked_during_a_query_reads_the_store(store_path: Path) -> None:
-    """fork() waits for queries and compactions that have the DuckDB file open: a child inheriting an
-    open file could never open the store itself."""
+def test_a_child_forked_during_a_compaction_reads_the_store(store_path: Path) -> None:
+    """fork() waits while a thread has the DuckDB file open for writing (as compaction does): DuckDB
+    registers open files process-wide, so a child inheriting one could never open the store itself."""
+    import duckdb
+
     client = MlflowClient(str(store_path))
     run = client.create_run("0")
     client.log_metric(run.info.run_id, "m", 1.0)
     client.flush()
-    in_query = threading.Event()
+    is_open = threading.Event()
 
-    def slow_query() -> None:
-        with client._store.session():
-            in_query.set()
+    def compaction_like() -> None:
+        with client._store.rw.write():
+            con = duckdb.connect(str(store_path))
+            is_open.set()
             time.sleep(0.5)
+            con.close()
 
-    thread = threading.Thread(target=slow_query)
+    thread = threading.Thread(target=compaction_like)
     thread.start()
-    assert in_query.wait(10)
+    assert is_open.wait(10)
     pid = os.fork()
-    if pid == 0:
-        ok = client.get_metric_history(run.info.run_id, "m")[0].value == 1.0
-        os._exit(0 if ok else 1)
+    if pid == 0:  # never return into pytest
+        code = 1
+        try:
+            code = 0 if client.get_metric_history(run.info.run_id, "m")[0].value == 1.0 else 2
+        finally:
+            os._exit(code)
     thread.join()
     assert wait_exit(pid) == 0
+    assert client.get_metric_history(run.info.run_id, "m")[0].value == 1.0
 
 
 # ---------------------------------------------------------------- multiprocessing
@@ -168,49 +166,32 @@ def _run_pool(method: str, task: object, args: list[object]) -> list[object]:
 
 
 @pytest.mark.parametrize("inside_run", [True, False])
-def test_fork_pools_that_do_not_log(fluent, store_path: Path, inside_run: bool) -> None:  # type: ignore[no-untyped-def]
+def test_fork_pools(fluent, store_path: Path, inside_run: bool) -> None:  # type: ignore[no-untyped-def]
+    """Each round a fresh pool runs one idle task, one that logs a run of its own and, inside a run,
+    one that logs to the parent's run; the parent logs and reads in between."""
     fluent.set_experiment("pool")
-    for i in range(ROUNDS):
-        with fluent.start_run():
-            fluent.log_metric("parent", float(i), step=i)
-            fluent.search_runs(output_format="list")
-            if inside_run:
-                assert _run_pool("fork", idle, [1, 2, 3]) == [1, 4, 9]
-        if not inside_run:
-            assert _run_pool("fork", idle, [1, 2, 3]) == [1, 4, 9]
-    runs = _experiment_runs(store_path, "pool")
-    assert len(runs) == ROUNDS
-    assert {r.info.status for r in runs} == {"FINISHED"}
-
-
-def test_fork_pool_workers_log_to_the_parents_run(fluent, store_path: Path) -> None:  # type: ignore[no-untyped-def]
-    fluent.set_experiment("pool")
-    with fluent.start_run() as run:
-        for i in range(ROUNDS):
-            fluent.log_metric("parent", float(i), step=i)
-            assert _run_pool("fork", log_to_active_run, [2 * i, 2 * i + 1]) == [2 * i, 2 * i + 1]
-            assert len(fluent.get_run(run.info.run_id).data.metrics) == 2
-    client = MlflowClient(str(store_path))
-    steps = [m.step for m in client.get_metric_history(run.info.run_id, "child")]
-    assert steps == list(range(2 * ROUNDS * CHILD_POINTS))
-    assert len(client.get_metric_history(run.info.run_id, "parent")) == ROUNDS
-    assert client.get_run(run.info.run_id).info.status == "FINISHED"
-
-
-@pytest.mark.parametrize("inside_run", [True, False])
-def test_fork_pool_workers_log_runs_of_their_own(fluent, store_path: Path, inside_run: bool) -> None:  # type: ignore[no-untyped-def]
-    fluent.set_experiment("pool")
+    kinds = ["idle", "own"] + (["parent"] if inside_run else [])
     child_ids: list[object] = []
-    for i in range(ROUNDS):
-        with fluent.start_run() if inside_run else contextlib.nullcontext():
-            child_ids += _run_pool("fork", log_own_run, [i])
+    with fluent.start_run() if inside_run else contextlib.nullcontext() as run:
+        for i in range(ROUNDS):
+            with contextlib.nullcontext() if inside_run else fluent.start_run():
+                fluent.log_metric("parent", float(i), step=i)
+            results = _run_pool("fork", by_kind, [(kind, i) for kind in kinds])
+            assert results[0] == i * i
+            child_ids.append(results[1])
             fluent.search_runs(output_format="list")
     runs = _experiment_runs(store_path, "pool")
-    assert len(set(child_ids)) == ROUNDS
-    assert len(runs) == ROUNDS * (2 if inside_run else 1)
-    assert {r.info.status for r in runs} == {"FINISHED"}
     client = MlflowClient(str(store_path))
+    assert len(set(child_ids)) == ROUNDS
     assert all(len(client.get_metric_history(str(rid), "child")) == CHILD_POINTS for rid in child_ids)
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    if inside_run:
+        assert len(runs) == 1 + ROUNDS
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "child")]
+        assert steps == list(range(ROUNDS * CHILD_POINTS))
+        assert len(client.get_metric_history(run.info.run_id, "parent")) == ROUNDS
+    else:
+        assert len(runs) == 2 * ROUNDS
 
 
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])
