@@ -18,6 +18,7 @@ from .store.segments import BY_EVENTS, MetricChunk, warm_up
 log = logging.getLogger(__name__)
 
 _BACKPRESSURE = 20  # times flush_max_points buffered: the logging call flushes itself
+_JOIN_TIMEOUT = 10.0  # seconds close() waits for the flusher thread to finish its last flush
 
 
 class WriteBuffer:
@@ -141,9 +142,13 @@ class WriteBuffer:
                 log.warning("lite_tracker: background flush failed, will retry: %s", e)
 
     def close(self) -> None:
-        """Final flush; stop the flusher thread."""
+        """Stop the flusher thread, waiting for it (interpreter exit kills a daemon thread wherever it
+        is, which can abort the process inside native code), then flush what is left."""
         self._stopped = True
         self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(_JOIN_TIMEOUT)
         self.flush()
 
     def after_fork_in_child(self) -> None:

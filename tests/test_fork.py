@@ -29,7 +29,9 @@ def _forker(*args: str, env: dict[str, str] | None = None) -> dict:  # type: ign
                           timeout=90, env={**os.environ, **(env or {})})
     assert proc.returncode == 0, f"{args} failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    return json.loads(proc.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+    out = json.loads(proc.stdout.splitlines()[-1])
+    assert out["statuses"] == [0] * len(out["statuses"]), f"children failed:\n{proc.stderr[-3000:]}"
+    return out  # type: ignore[no-any-return]
 
 
 def _experiment_runs(store: Path, name: str) -> list[mlflow.entities.Run]:

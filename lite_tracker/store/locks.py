@@ -32,6 +32,7 @@ _open_fds_lock = threading.Lock()  # held across fork, so no descriptor is half 
 
 
 def _open(path: Path, flags: int = os.O_RDWR | os.O_CREAT) -> int:
+    """Open a lock file (recorded in ``_open_fds``)."""
     with _open_fds_lock:
         fd = os.open(path, flags, 0o644)
         _open_fds.add(fd)
@@ -39,6 +40,7 @@ def _open(path: Path, flags: int = os.O_RDWR | os.O_CREAT) -> int:
 
 
 def _close(fd: int) -> None:
+    """Close a lock file opened by ``_open``."""
     with _open_fds_lock:
         _open_fds.discard(fd)
         os.close(fd)
@@ -55,6 +57,7 @@ _FORK_WAIT = 60.0
 
 @contextmanager
 def _store_file_open() -> Iterator[None]:
+    """Mark the calling thread as having a store's DuckDB file open, for the duration."""
     me = threading.get_ident()
     with _store_file_cond:
         _store_file_users[me] = _store_file_users.get(me, 0) + 1
@@ -69,6 +72,7 @@ def _store_file_open() -> Iterator[None]:
 
 
 def _before_fork() -> None:
+    """Wait until no other thread has a store file open, and hold off new ones and lock-file changes."""
     me = threading.get_ident()
     _store_file_cond.acquire()
     _store_file_cond.wait_for(lambda: not _store_file_users.keys() - {me}, _FORK_WAIT)
@@ -76,6 +80,7 @@ def _before_fork() -> None:
 
 
 def _after_fork_in_parent() -> None:
+    """Let the parent's threads go on."""
     _open_fds_lock.release()
     _store_file_cond.release()
 
