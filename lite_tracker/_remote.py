@@ -31,6 +31,17 @@ _cache: dict[tuple[str, ...], Any] = {}
 _cache_lock = threading.Lock()
 
 
+def _reset_after_fork() -> None:
+    """A forked child makes its own filesystems: fsspec's async ones refuse to run after fork."""
+    global _cache_lock
+    _cache_lock = threading.Lock()
+    _cache.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 def is_remote(uri: str) -> bool:
     """True for a URL lite_tracker reads and writes through fsspec (``s3://bucket/prefix`` ...)."""
     return isinstance(uri, str) and uri.lower().startswith(REMOTE_SCHEMES)

@@ -10,6 +10,7 @@ half visible. Experiments are merged by name: the oldest experiment id of a name
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidParameterValue, InvalidState
 from ..settings import Settings
-from ..store.catalog import fold_sql
+from ..store.catalog import fold_sql, keep_after_fork
 from ..store.duckdb_store import DuckDBStore
 from ..store.segments import EXPERIMENTS, TABLES, SeqClock
 from .objects import Bucket
@@ -137,6 +138,16 @@ class BucketReader:
                 self._con = None
                 self._seen = set()
 
+    def after_fork_in_child(self) -> None:
+        """In a forked child: leave the parent's connection untouched (see ``keep_after_fork``); the
+        next session downloads the commits again into the child's own."""
+        if self._con is not None:
+            keep_after_fork(self._con)
+        self._lock = threading.Lock()
+        self._con = None
+        self._seen = set()
+        self._checked = 0.0
+
 
 class _NoLiveness:
     """Runs in a bucket are never probed for liveness: their status is what their store pushed."""
@@ -189,7 +200,8 @@ class BucketStore(DuckDBStore):
         return None
 
     def after_fork_in_child(self) -> None:
-        return None
+        self.reader.after_fork_in_child()
+        self.clock.after_fork_in_child()
 
 
 class _ReadOnlyBuffer:
@@ -226,7 +238,7 @@ class BucketBackend:
         self.store.reader.close()
 
     def after_fork_in_child(self) -> None:
-        return None
+        self.store.after_fork_in_child()
 
 
 _backends: dict[str, BucketBackend] = {}
@@ -243,3 +255,14 @@ def bucket_backend(url: str) -> BucketBackend:
         if b is None:
             b = _backends[key] = BucketBackend(url)
         return b
+
+
+def _reset_after_fork() -> None:
+    global _backends_lock
+    _backends_lock = threading.Lock()
+    for b in _backends.values():
+        b.after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)

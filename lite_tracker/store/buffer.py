@@ -8,6 +8,7 @@ segment every ``flush_interval`` seconds or when ``flush_max_points`` points wai
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from typing import Any
 
@@ -17,6 +18,7 @@ from .segments import BY_EVENTS, MetricChunk, warm_up
 log = logging.getLogger(__name__)
 
 _BACKPRESSURE = 20  # times flush_max_points buffered: the logging call flushes itself
+_JOIN_TIMEOUT = 10.0  # seconds close() waits for the flusher thread to finish its last flush
 
 
 class WriteBuffer:
@@ -31,6 +33,7 @@ class WriteBuffer:
         self._wake = threading.Event()
         self._stopped = False
         self._thread: threading.Thread | None = None
+        self._forked = False  # whether this process is a fork of the one that made the buffer
         self._clear()
 
     def _clear(self) -> None:
@@ -125,6 +128,8 @@ class WriteBuffer:
             if self._thread is None and not self._stopped:
                 self._thread = threading.Thread(target=self._loop, name="lite_tracker-flusher", daemon=True)
                 self._thread.start()
+                if self._forked:
+                    _flush_at_process_exit(self)
 
     def _loop(self) -> None:
         warm_up()
@@ -137,17 +142,31 @@ class WriteBuffer:
                 log.warning("lite_tracker: background flush failed, will retry: %s", e)
 
     def close(self) -> None:
-        """Final flush; stop the flusher thread."""
+        """Stop the flusher thread, waiting for it (interpreter exit kills a daemon thread wherever it
+        is, which can abort the process inside native code), then flush what is left."""
         self._stopped = True
         self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(_JOIN_TIMEOUT)
         self.flush()
 
     def after_fork_in_child(self) -> None:
-        """Drop the parent's buffered data (the parent writes it) and its thread."""
+        """Drop the parent's buffered data (the parent writes it), thread and locks; the child's first
+        logging call starts its own flusher."""
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
         self._thread = None
         self._stopped = False
+        self._forked = True
         self._clear()
+
+
+def _flush_at_process_exit(buffer: WriteBuffer) -> None:
+    """A forked ``multiprocessing`` process (a ``Process``, a pool worker closed and joined) ends with
+    ``os._exit`` after multiprocessing's own exit hooks, never running atexit: flush in those hooks."""
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        util.Finalize(None, buffer.flush, exitpriority=10)
 

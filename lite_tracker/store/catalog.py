@@ -512,6 +512,21 @@ def _reap_dead_runs(con: duckdb.DuckDBPyConnection, layout: Layout, liveness: Ru
 
 # ---------------------------------------------------------------- reading
 
+# DuckDB objects a forked child inherited from its parent. DuckDB is not fork-safe: closing or destroying
+# one in the child crashes it (its threads and locks are the parent's), so the child never lets go of
+# them (see ``keep_after_fork``) and opens fresh ones when it needs them.
+INHERITED_AFTER_FORK: list[object] = []
+
+
+def keep_after_fork(obj: object) -> None:
+    """In a forked child: keep an inherited DuckDB object alive until the process ends, interpreter
+    exit included (it empties module globals, so the list alone would not do)."""
+    import ctypes
+
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+    INHERITED_AFTER_FORK.append(obj)
+
+
 class Reader:
     """Read sessions over one store for this process (thread-safe; one query at a time)."""
 
@@ -542,6 +557,16 @@ class Reader:
                 self._con.close()
                 self._con = None
                 self._loaded = {}
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: leave the parent's connection untouched (see ``keep_after_fork``); the
+        next session opens the child's own."""
+        if self._con is not None:
+            keep_after_fork(self._con)
+        self._lock = threading.Lock()
+        self._con = None
+        self._loaded = {}
+        self._views = None
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:

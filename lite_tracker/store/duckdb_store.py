@@ -62,6 +62,7 @@ class DuckDBStore:
         catalog.open_store(self.layout, self.rw, settings.artifact_root)
         self._stop = threading.Event()
         self._compactor: threading.Thread | None = None
+        self._restart_compactor = False  # a forked child whose parent compacted: start on the first write
 
     # ------------------------------------------------------------ writing
 
@@ -69,6 +70,9 @@ class DuckDBStore:
               ) -> None:
         """Write the events of one flush as one events segment, then its metric points (single points
         and chunks, see ``segments.metrics_table``) as one metrics segment."""
+        if self._restart_compactor:
+            self._restart_compactor = False
+            self.start_compactor()
         unknown = set(batches) - {spec.events for spec in EVENT_TABLES}
         if unknown:  # a programming error: metric points go in ``metrics``, never dropped silently
             raise ValueError(f"Not event tables: {sorted(unknown)}")
@@ -307,12 +311,14 @@ class DuckDBStore:
                     log.warning("lite_tracker: background compaction failed, will retry: %s", e)
 
     def after_fork_in_child(self) -> None:
-        """Forget the parent's threads, connection and run locks (the child starts its own)."""
+        """Forget the parent's threads, connection and run locks without touching any DuckDB object; the
+        child opens its own connection, and restarts the compactor, on first use."""
+        self._restart_compactor = self._compactor is not None
         self._compactor = None
         self._stop = threading.Event()
         self.liveness.forget_after_fork()
-        self.reader = Reader(self.layout, self.rw)
-        self.clock = SeqClock()
+        self.reader.after_fork_in_child()
+        self.clock.after_fork_in_child()
 
 
 def _rows(spec: Any, rows: list[tuple[Any, ...]]) -> Columns:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,8 +23,82 @@ from ..errors import LockTimeout
 _POLL = 0.002
 
 
-def _open(path: Path) -> int:
-    return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+# Every lock file this process has open. A forked child gets copies of them, and a copy keeps the lock
+# held (flock locks belong to the open file, shared with the copy) until the child closes it: a child
+# forked while a thread held the store's write lock would otherwise block compaction for its whole life.
+# The child closes its copies at once; closing a copy never releases the parent's lock.
+_open_fds: set[int] = set()
+_open_fds_lock = threading.Lock()  # held across fork, so no descriptor is half opened or closed
+
+
+def _open(path: Path, flags: int = os.O_RDWR | os.O_CREAT) -> int:
+    """Open a lock file (recorded in ``_open_fds``)."""
+    with _open_fds_lock:
+        fd = os.open(path, flags, 0o644)
+        _open_fds.add(fd)
+        return fd
+
+
+def _close(fd: int) -> None:
+    """Close a lock file opened by ``_open``."""
+    with _open_fds_lock:
+        _open_fds.discard(fd)
+        os.close(fd)
+
+
+# The threads that have a store's DuckDB file open (while holding an RWLock side), with how many times.
+# fork() waits until no other thread has: DuckDB registers open files process-wide, and a connection a
+# child inherits is never closed (see ``catalog.keep_after_fork``), so the child could never open the
+# store again. A thread stuck with the file open holds a fork up for ``_FORK_WAIT`` seconds at most.
+_store_file_users: dict[int, int] = {}
+_store_file_cond = threading.Condition()
+_FORK_WAIT = 60.0
+
+
+@contextmanager
+def _store_file_open() -> Iterator[None]:
+    """Mark the calling thread as having a store's DuckDB file open, for the duration."""
+    me = threading.get_ident()
+    with _store_file_cond:
+        _store_file_users[me] = _store_file_users.get(me, 0) + 1
+    try:
+        yield
+    finally:
+        with _store_file_cond:
+            left = _store_file_users.pop(me, 1) - 1
+            if left:
+                _store_file_users[me] = left
+            _store_file_cond.notify_all()
+
+
+def _before_fork() -> None:
+    """Wait until no other thread has a store file open, and hold off new ones and lock-file changes."""
+    me = threading.get_ident()
+    _store_file_cond.acquire()
+    _store_file_cond.wait_for(lambda: not _store_file_users.keys() - {me}, _FORK_WAIT)
+    _open_fds_lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    """Let the parent's threads go on."""
+    _open_fds_lock.release()
+    _store_file_cond.release()
+
+
+def _after_fork_in_child() -> None:
+    """Fresh locks; close the copies of the parent's lock files (the parent's locks stay held)."""
+    global _open_fds_lock, _store_file_cond
+    _open_fds_lock = threading.Lock()
+    _store_file_cond = threading.Condition()
+    _store_file_users.clear()
+    for fd in _open_fds:
+        os.close(fd)
+    _open_fds.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
 
 
 def _flock(fd: int, mode: int, timeout: float, what: str) -> None:
@@ -51,7 +126,7 @@ class RWLock:
 
     @contextmanager
     def read(self) -> Iterator[None]:
-        """Hold the shared side while a query reads the DuckDB file."""
+        """Hold the shared side while a query reads the DuckDB file (fork waits for the end)."""
         intent = _open(self._intent)
         fd = _open(self._rw)
         try:
@@ -60,24 +135,26 @@ class RWLock:
                 _flock(fd, fcntl.LOCK_SH, self.timeout, "store read lock")
             finally:
                 fcntl.flock(intent, fcntl.LOCK_UN)
-            yield
+            with _store_file_open():
+                yield
         finally:
-            os.close(fd)
-            os.close(intent)
+            _close(fd)
+            _close(intent)
 
     @contextmanager
     def write(self, timeout: float | None = None) -> Iterator[None]:
-        """Hold the exclusive side while the DuckDB file is opened read-write."""
+        """Hold the exclusive side while the DuckDB file is opened read-write (fork waits for the end)."""
         wait = self.timeout if timeout is None else timeout
         intent = _open(self._intent)
         fd = _open(self._rw)
         try:
             _flock(intent, fcntl.LOCK_EX, wait, "store write lock")
             _flock(fd, fcntl.LOCK_EX, wait, "store write lock")
-            yield
+            with _store_file_open():
+                yield
         finally:
-            os.close(fd)
-            os.close(intent)
+            _close(fd)
+            _close(intent)
 
 
 @contextmanager
@@ -85,7 +162,7 @@ def try_exclusive(path: Path, create: bool = True) -> Iterator[bool]:
     """Yield True while holding ``path`` exclusively, or False at once if another process holds it
     (or, with ``create=False``, if the file does not exist)."""
     try:
-        fd = _open(path) if create else os.open(path, os.O_RDWR)
+        fd = _open(path) if create else _open(path, os.O_RDWR)
     except FileNotFoundError:
         yield False
         return
@@ -97,7 +174,7 @@ def try_exclusive(path: Path, create: bool = True) -> Iterator[bool]:
             return
         yield True
     finally:
-        os.close(fd)
+        _close(fd)
 
 
 @contextmanager
@@ -108,7 +185,7 @@ def exclusive(path: Path, timeout: float, what: str) -> Iterator[None]:
         _flock(fd, fcntl.LOCK_EX, timeout, what)
         yield
     finally:
-        os.close(fd)
+        _close(fd)
 
 
 class RunLiveness:
@@ -132,22 +209,23 @@ class RunLiveness:
             except FileNotFoundError:
                 pass
             except BaseException:
-                os.close(fd)
+                _close(fd)
                 raise
-            os.close(fd)
+            _close(fd)
         self._held[run_id] = fd
 
     def release(self, run_id: str) -> None:
         """Stop holding ``run_id``; the lock file stays until a reaper or the run's end removes it."""
         fd = self._held.pop(run_id, None)
         if fd is not None:
-            os.close(fd)
+            _close(fd)
 
     def holds(self, run_id: str) -> bool:
         return run_id in self._held
 
     def forget_after_fork(self) -> None:
-        """In a forked child: the inherited locks belong to the parent; do not hold or release them."""
+        """In a forked child: the inherited run locks stay the parent's (the child's copies of their files
+        were closed at fork, which leaves them held by the parent)."""
         self._held = {}
 
     @contextmanager

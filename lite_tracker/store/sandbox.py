@@ -62,7 +62,8 @@ def check(con: duckdb.DuckDBPyConnection, query: str, views: Sequence[str]) -> s
     import duckdb
 
     try:
-        statements = duckdb.extract_statements(query)
+        statements = con.extract_statements(query)  # not duckdb.extract_statements: its module-wide
+        # default connection would crash forked children at exit
     except duckdb.Error as e:
         raise _refused(views, f"sql() could not parse the query: {e}") from e
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:

@@ -169,6 +169,10 @@ class SeqClock:
             self._last = now if now > self._last else self._last + 1
             return self._last
 
+    def after_fork_in_child(self) -> None:
+        """A fresh lock (another thread of the parent may have held it at fork); the order carries on."""
+        self._lock = threading.Lock()
+
 
 def _column(values: list[Any], sql_type: str) -> Any:
     """An Arrow array built from buffers: ``pa.array()`` imports pandas on first use, which costs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 
 from ..errors import LiteTrackerException
@@ -74,6 +75,13 @@ _active: dict[str, BackgroundSync] = {}
 _active_lock = threading.Lock()
 
 
+def _forget_after_fork() -> None:
+    """A forked child leaves the pushing to its parent (whose syncer thread it does not have)."""
+    global _active_lock
+    _active_lock = threading.Lock()
+    _active.clear()
+
+
 def enable(url: str, store: str | None, interval: float, push_at_exit: bool,
            min_backoff: float = MIN_BACKOFF) -> BackgroundSync:
     with _active_lock:
@@ -114,3 +122,5 @@ def _register_at_exit() -> None:
 
 
 _register_at_exit()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)

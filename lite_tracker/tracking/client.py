@@ -80,9 +80,10 @@ class _Backend:
         self.store.reader.close()
 
     def after_fork_in_child(self) -> None:
+        """Start afresh in a forked child, touching no DuckDB object and starting no thread (the child
+        starts them on first use); the run cache stays, so the child can log to its parent's runs."""
         self.buffer.after_fork_in_child()
         self.store.after_fork_in_child()
-        self.store.start_compactor()
 
 
 _backends: dict[Path, _Backend] = {}
