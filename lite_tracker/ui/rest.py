@@ -590,6 +590,13 @@ def log_inputs(v: _View, a: Args) -> Json:
     return {}
 
 
+def search_logged_models(v: _View, a: Args) -> Json:
+    """MLflow 3's logged models are not kept by lite_tracker (models are run artifacts and registry
+    versions), so a search finds none; MLflow's client asks when it lists or downloads run artifacts."""
+    a.texts("experiment_ids")
+    return {}
+
+
 def get_metric_history(v: _View, a: Args) -> Json:
     history = v.client.get_metric_history(a.run_id(), a.text("metric_key", required=True))
     max_results = a.integer("max_results")
@@ -853,6 +860,7 @@ _API: list[tuple[str, list[str], Handler, bool]] = [
     ("/runs/delete-tag", ["POST"], delete_tag, True),
     ("/runs/log-batch", ["POST"], log_batch, True),
     ("/runs/log-inputs", ["POST"], log_inputs, True),
+    ("/logged-models/search", ["POST"], search_logged_models, False),
     ("/metrics/get-history", ["GET"], get_metric_history, False),
     ("/artifacts/list", ["GET"], list_artifacts, False),
     ("/registered-models/create", ["POST"], create_registered_model, True),
