@@ -242,7 +242,7 @@ def _double(x: float) -> float | str:
 
 
 def _kv(items: dict[str, str]) -> list[dict[str, str]]:
-    return [{"key": k, "value": v} for k, v in items.items()]
+    return [{"key": k, "value": v} for k, v in sorted(items.items())]
 
 
 def run_artifact_uri(info: RunInfo) -> str:
@@ -267,7 +267,7 @@ def run_info_json(info: RunInfo) -> dict[str, Any]:
 
 def run_json(run: Run) -> dict[str, Any]:
     """MLflow's ``Run`` message. Metrics carry their latest value (the history has steps and times)."""
-    data = _clean({"metrics": [{"key": k, "value": _double(v)} for k, v in run.data.metrics.items()],
+    data = _clean({"metrics": [{"key": k, "value": _double(v)} for k, v in sorted(run.data.metrics.items())],
                    "params": _kv(run.data.params), "tags": _kv(run.data.tags)})
     return {"info": run_info_json(run.info), "data": data, "inputs": {}}
 
@@ -350,7 +350,7 @@ def safe_artifact_path(path: str | None) -> str:
         if any(c in decoded for c in "\\#") or any(ord(c) < 32 for c in decoded):
             raise bad
         parts = decoded.split("/")
-        if decoded.startswith("/") or ".." in parts or ":" in parts[0]:
+        if decoded.startswith("/") or ".." in parts or "" in parts[:-1] or ":" in parts[0]:
             raise bad
         once = unquote(decoded)
         if once == decoded:
