@@ -6,6 +6,7 @@ The app is built as the web UI builds it: the REST mounts, the one error mapper,
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Iterator
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -238,6 +241,12 @@ def test_run_errors(api: TestClient) -> None:
           "INVALID_PARAMETER_VALUE", "timestamp")
     fails(post(api, "/runs/log-metric", {"run_id": run_id, "key": "../x", "value": 1, "timestamp": 1}), 400,
           "INVALID_PARAMETER_VALUE")
+    for start in ("--5", "²", 10**30, "1" * 30):  # protobuf's int64 rules: digits only, 64 bits
+        fails(post(api, "/runs/create", {"experiment_id": "0", "start_time": start}), 400, "INVALID_PARAMETER_VALUE",
+              "start_time")
+    fails(api.post(API + "/runs/log-metric", content=f'{{"run_id": "{run_id}", "key": "m", "value": {10**400}, '
+                   '"timestamp": 1}'.encode(), headers={"content-type": "application/json"}), 400,
+          "INVALID_PARAMETER_VALUE", "expected a number")
     ok(post(api, "/runs/log-parameter", {"run_id": run_id, "key": "p", "value": "1"}))
     fails(post(api, "/runs/log-parameter", {"run_id": run_id, "key": "p", "value": "2"}), 400,
           "INVALID_PARAMETER_VALUE", "Changing param values is not allowed")
@@ -503,3 +512,105 @@ def test_error_helpers() -> None:
     r = errors.error_response("RESOURCE_DOES_NOT_EXIST", "gone")
     assert r.status_code == 404 and r.body == b'{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"gone"}'
     assert errors.error_response("BAD_REQUEST", "x", 413).status_code == 413
+
+
+# ------------------------------------------------------------------ any input: an answer, never a crash
+
+_FIELDS = ["name", "experiment_id", "experiment_ids", "run_id", "run_uuid", "key", "value", "timestamp", "step",
+           "metrics", "params", "tags", "filter", "max_results", "order_by", "page_token", "view_type",
+           "run_view_type", "status", "end_time", "start_time", "run_name", "new_name", "metric_key", "path",
+           "version", "stage", "alias", "source", "description", "stages", "archive_existing_versions", "user_id"]
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
+                     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
+                     st.sampled_from(["0", "1", "NaN", "-Infinity", "ACTIVE_ONLY", "FINISHED", "Staging", "../x",
+                                      "%2e%2e/x", "name = 'a'", "--5", "²", "9" * 30, "m", "RUN", "RUN",
+                                      "iris", "1", "notes", "champion"]))
+_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["key", "value", "timestamp", "step"]), inner,
+                                                 max_size=4)), max_leaves=6)
+_BODIES = st.dictionaries(st.sampled_from(_FIELDS), _VALUES, max_size=6)
+
+
+# A valid request per endpoint; the test keeps, drops or replaces each field at random.
+_VALID: dict[str, dict[str, Any]] = {
+    "/experiments/create": {"name": "e", "artifact_location": "", "tags": [{"key": "k", "value": "v"}]},
+    "/experiments/get": {"experiment_id": "0"}, "/experiments/get-by-name": {"experiment_name": "Default"},
+    "/experiments/search": {"filter": "name = 'a'", "max_results": 5, "order_by": ["name"], "view_type": "ALL"},
+    "/experiments/update": {"experiment_id": "0", "new_name": "d"},
+    "/experiments/delete": {"experiment_id": "0"}, "/experiments/restore": {"experiment_id": "0"},
+    "/experiments/set-experiment-tag": {"experiment_id": "0", "key": "k", "value": "v"},
+    "/experiments/delete-experiment-tag": {"experiment_id": "0", "key": "k"},
+    "/runs/create": {"experiment_id": "0", "run_name": "r", "start_time": 1, "tags": [{"key": "k", "value": "v"}]},
+    "/runs/update": {"run_id": "RUN", "status": "FINISHED", "end_time": 2, "run_name": "n"},
+    "/runs/delete": {"run_id": "RUN"}, "/runs/restore": {"run_id": "RUN"}, "/runs/get": {"run_id": "RUN"},
+    "/runs/search": {"experiment_ids": ["0"], "filter": "metrics.m > 0", "max_results": 3,
+                     "order_by": ["metrics.m"], "run_view_type": "ALL"},
+    "/runs/log-metric": {"run_id": "RUN", "key": "m", "value": 1.5, "timestamp": 1, "step": 2},
+    "/runs/log-parameter": {"run_id": "RUN", "key": "p", "value": "1"},
+    "/runs/set-tag": {"run_id": "RUN", "key": "k", "value": "v"}, "/runs/delete-tag": {"run_id": "RUN", "key": "k"},
+    "/runs/log-batch": {"run_id": "RUN", "metrics": [{"key": "m", "value": 1, "timestamp": 1, "step": 0}],
+                        "params": [{"key": "p", "value": "1"}], "tags": [{"key": "k", "value": "v"}]},
+    "/runs/log-inputs": {"run_id": "RUN"}, "/logged-models/search": {"experiment_ids": ["0"]},
+    "/metrics/get-history": {"run_id": "RUN", "metric_key": "m", "max_results": 2},
+    "/artifacts/list": {"run_id": "RUN", "path": "notes"},
+    "/registered-models/create": {"name": "m2", "description": "d", "tags": [{"key": "k", "value": "v"}]},
+    "/registered-models/get": {"name": "iris"}, "/registered-models/rename": {"name": "iris", "new_name": "iris2"},
+    "/registered-models/update": {"name": "iris", "description": "d"}, "/registered-models/delete": {"name": "m2"},
+    "/registered-models/search": {"filter": "name = 'iris'", "max_results": 5},
+    "/registered-models/get-latest-versions": {"name": "iris", "stages": ["None"]},
+    "/registered-models/set-tag": {"name": "iris", "key": "k", "value": "v"},
+    "/registered-models/delete-tag": {"name": "iris", "key": "k"},
+    "/registered-models/alias": {"name": "iris", "alias": "champion", "version": "1"},
+    "/model-versions/create": {"name": "iris", "source": "mlflow-artifacts:/0/RUN/artifacts/notes", "run_id": "RUN"},
+    "/model-versions/get": {"name": "iris", "version": "1"},
+    "/model-versions/update": {"name": "iris", "version": "1", "description": "d"},
+    "/model-versions/delete": {"name": "iris", "version": "2"},
+    "/model-versions/search": {"filter": "name = 'iris'", "max_results": 5},
+    "/model-versions/transition-stage": {"name": "iris", "version": "1", "stage": "Staging",
+                                         "archive_existing_versions": False},
+    "/model-versions/set-tag": {"name": "iris", "version": "1", "key": "k", "value": "v"},
+    "/model-versions/delete-tag": {"name": "iris", "version": "1", "key": "k"},
+    "/model-versions/get-download-uri": {"name": "iris", "version": "1"},
+}
+
+
+def test_every_endpoint_has_a_valid_example() -> None:
+    assert {path for path, _, _, _ in rest._API} == set(_VALID)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(route=st.sampled_from(rest._API), data=st.data())
+def test_any_request_gets_an_answer_never_a_crash(api: TestClient, client: MlflowClient, route: Any,
+                                                   data: st.DataObject) -> None:
+    """Valid requests with fields dropped or replaced by anything, at every endpoint; some values name the
+    real run, model and version so that the requests reach the store."""
+    if not hasattr(api, "run_id"):
+        api.run_id = _run(api)  # type: ignore[attr-defined]
+        client.log_text(api.run_id, "x", "notes/a.txt")  # type: ignore[attr-defined]
+        client.create_registered_model("iris")
+        client.create_model_version("iris", f"runs:/{api.run_id}/notes", api.run_id)  # type: ignore[attr-defined]
+
+    def real(v: Any) -> Any:
+        if isinstance(v, str):
+            return v.replace("RUN", api.run_id)  # type: ignore[attr-defined]
+        if isinstance(v, list):
+            return [real(x) for x in v]
+        return {k: real(x) for k, x in v.items()} if isinstance(v, dict) else v
+
+    path, methods, _, _ = route
+    body: dict[str, Any] = {}
+    for key, value in _VALID[path].items():
+        choice = data.draw(st.sampled_from(["keep", "keep", "keep", "drop", "replace"]))
+        if choice != "drop":
+            body[key] = value if choice == "keep" else data.draw(_VALUES)
+    body.update(data.draw(st.dictionaries(st.sampled_from(_FIELDS), _VALUES, max_size=2)))
+    body = real(body)
+    method = methods[0]
+    if method == "GET":
+        response = api.get(API + path, params={k: str(v) for k, v in body.items() if v is not None})
+    else:
+        response = api.request(method, API + path, content=json.dumps(body).encode(),
+                               headers={"content-type": "application/json"})
+    assert response.status_code < 500 or response.json()["error_code"] == "NOT_IMPLEMENTED", response.text
+    if response.status_code != 200:
+        assert set(response.json()) == {"error_code", "message"}, response.text

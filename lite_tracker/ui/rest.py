@@ -18,6 +18,7 @@ import math
 import mimetypes
 import os
 import posixpath
+import re
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -51,6 +52,7 @@ _UPLOAD_CHUNK = 1 << 20
 _VIEW_TYPES = {"ACTIVE_ONLY": ViewType.ACTIVE_ONLY, "DELETED_ONLY": ViewType.DELETED_ONLY, "ALL": ViewType.ALL}
 _RUN_STATUSES = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
 _TERMINAL = ("FINISHED", "FAILED", "KILLED")
+_INTEGER = re.compile(r"-?[0-9]+")
 # Served as plain text so that an artifact can never run script in the server's origin.
 _ACTIVE_CONTENT = ("text/html", "image/svg+xml", "application/xhtml+xml", "text/xml", "application/xml",
                    "text/javascript", "application/javascript")
@@ -103,10 +105,12 @@ class Args:
             if required:
                 raise self._missing(name)
             return default
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value)
+        if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self._bad(name, value, "expected an integer")
+        if not -(2**63) <= value < 2**63:
+            raise self._bad(name, value, "expected a 64-bit integer")
         return value
 
     def number(self, name: str, required: bool = False) -> Any:
@@ -119,12 +123,10 @@ class Args:
         return self._number(name, value)
 
     def _number(self, name: str, value: Any) -> float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
             try:
                 return float(value)
-            except ValueError:
+            except (ValueError, OverflowError):
                 pass
         raise self._bad(name, value, "expected a number")
 
@@ -182,7 +184,7 @@ class Args:
             return default
         if isinstance(value, str) and value in names:
             return names[value]
-        if isinstance(value, str) and value.isdigit():
+        if isinstance(value, str) and _INTEGER.fullmatch(value):
             value = int(value)
         if isinstance(value, int) and not isinstance(value, bool) and value in names.values():
             return value
