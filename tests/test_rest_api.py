@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from lite_tracker import MlflowClient
+from lite_tracker import MlflowClient, sync
+from lite_tracker.entities import Metric, Param
 from lite_tracker.ui import errors, rest
 
 API = "/api/2.0/mlflow"
@@ -614,3 +615,30 @@ def test_any_request_gets_an_answer_never_a_crash(api: TestClient, client: Mlflo
     assert response.status_code < 500 or response.json()["error_code"] == "NOT_IMPLEMENTED", response.text
     if response.status_code != 200:
         assert set(response.json()) == {"error_code", "message"}, response.text
+
+
+def test_bucket_store_read_only_over_rest(s3: dict[str, Any], tmp_path: Path) -> None:
+    """A shared bucket (s3://) served read-only: runs, history and artifacts come from the bucket."""
+    local = MlflowClient(str(tmp_path / "a.duckdb"))
+    run = local.create_run("0", run_name="pushed")
+    run_id = run.info.run_id
+    local.log_batch(run_id, metrics=[Metric("m", 0.5, 1, 0), Metric("m", 0.25, 2, 1)], params=[Param("p", "1")])
+    local.log_text(run_id, "from the bucket", "notes/a.txt")
+    local.set_terminated(run_id)
+    sync.push(s3["url"], store=str(tmp_path / "a.duckdb"))
+    app = Starlette(routes=rest.mounts(), exception_handlers=errors.exception_handlers)
+    app.state.client = MlflowClient(s3["url"])
+    app.state.read_only = True
+    with TestClient(app, raise_server_exceptions=False) as tc:
+        got = ok(tc.get(API + "/runs/get", params={"run_id": run_id}))["run"]
+        assert got["info"]["run_name"] == "pushed" and got["data"]["params"] == [{"key": "p", "value": "1"}]
+        history = ok(tc.get(API + "/metrics/get-history", params={"run_id": run_id, "metric_key": "m"}))
+        assert [m["value"] for m in history["metrics"]] == [0.5, 0.25]
+        assert ok(tc.get(PROXY, params={"path": f"0/{run_id}/artifacts/notes"}))["files"] == [
+            {"path": "a.txt", "is_dir": False, "file_size": 15}]
+        assert tc.get(f"{PROXY}/0/{run_id}/artifacts/notes/a.txt").content == b"from the bucket"
+        fails(tc.get(f"{PROXY}/0/{run_id}/artifacts/notes"), 400, "INVALID_PARAMETER_VALUE", "directory")
+        fails(tc.get(f"{PROXY}/0/{run_id}/artifacts/%2e%2e/%2e%2e/x"), 400, "INVALID_PARAMETER_VALUE")
+        fails(tc.put(f"{PROXY}/0/{run_id}/artifacts/x.txt", content=b"x"), 403, "PERMISSION_DENIED")
+        fails(tc.post(API + "/runs/set-tag", json={"run_id": run_id, "key": "k", "value": "v"}), 403,
+              "PERMISSION_DENIED")
