@@ -274,6 +274,7 @@ def test_bad_requests_get_mlflow_error_json(api: TestClient) -> None:
     fails(api.post(url, content=b"[1, 2]", headers={"content-type": "application/json"}), 400, "BAD_REQUEST",
           "JSON object")
     fails(api.post(url, content=b"\xff\xfe", headers={"content-type": "application/json"}), 400, "BAD_REQUEST")
+    fails(api.post(url, content=b"[" * 200_000, headers={"content-type": "application/json"}), 400, "BAD_REQUEST")
     fails(api.post(url, content=b"experiment_ids=0", headers={"content-type": "application/x-www-form-urlencoded"}),
           400, "INVALID_PARAMETER_VALUE", "application/json")
     huge = b'{"experiment_ids": ["0"], "filter": "' + b"x" * rest.MAX_JSON_BYTES + b'"}'

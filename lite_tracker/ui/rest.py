@@ -212,7 +212,7 @@ async def _read_json(request: Request) -> dict[str, Any]:
         data = json.loads(body)
         if isinstance(data, str):  # older MLflow clients encode the JSON twice
             data = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
         raise LiteTrackerException(f"The request body is not valid JSON: {e}", BAD_REQUEST) from e
     if not isinstance(data, dict):
         raise LiteTrackerException("The request body must be a JSON object.", BAD_REQUEST)
