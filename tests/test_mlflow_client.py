@@ -118,9 +118,8 @@ def test_mlflow_client_reads_what_lite_tracker_logged(client: MlflowClient, serv
     assert seen["frame"] == sorted(seen["found"])
     first, second, token = seen["pages"]
     assert len(first) == 2 and len(second) == 1 and token is None and run_id in first + second
-    assert seen["root"] == [["notes", True, None], ["config.json", False, 2]] or sorted(seen["root"]) == sorted(
-        [["notes", True, None], ["config.json", False, 2]])
-    assert sorted(seen["notes"]) == [["notes/deep", True, None], ["notes/hello.txt", False, 8]]
+    assert seen["root"] == [["config.json", False, 2], ["notes", True, None]]  # MLflow's client sorts by path
+    assert seen["notes"] == [["notes/deep", True, None], ["notes/hello.txt", False, 8]]
     assert seen["downloaded"] == "hi there"
     assert seen["folder"] == ["deep", "deep/b.txt", "hello.txt"]
     assert seen["folder_text"] == "deep file"
@@ -150,6 +149,24 @@ def test_lite_tracker_reads_back_a_run_mlflow_logged(client: MlflowClient, serve
     assert seen["artifacts"] == ["reports", "top.txt"]
     local = Path(client.download_artifacts(run_id, "reports/report.txt", str(tmp_path / "dl")))
     assert local.read_text() == "report body"
+    # Durable when the server answered: a fresh process reads the same run from disk.
+    fresh = subprocess.run([sys.executable, "-c", _READ_RUN, client.tracking_uri, run_id], capture_output=True,
+                           text=True, timeout=120)
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    params, tags, metrics, loss = json.loads(fresh.stdout)
+    assert (params, tags) == (mine.data.params, mine.data.tags)
+    assert metrics["acc"] == 0.9 and metrics["loss"] == 0.1 and math.isnan(metrics["f1"])
+    assert loss == seen["loss"]
+
+
+_READ_RUN = """
+import json, sys
+from lite_tracker import MlflowClient
+client = MlflowClient(sys.argv[1])
+run = client.get_run(sys.argv[2])
+loss = [[m.step, m.timestamp, m.value] for m in client.get_metric_history(sys.argv[2], "loss")]
+print(json.dumps([run.data.params, run.data.tags, run.data.metrics, loss]))
+"""
 
 
 def test_mlflow_client_uses_the_model_registry(client: MlflowClient, server: Server, tmp_path: Path) -> None:
