@@ -811,9 +811,8 @@ async def proxy_upload(request: Request) -> Response:
 Handler = Callable[[_View, Args], Json]
 
 
-def _json(body: Json, status: int = 200) -> Response:
-    return Response(json.dumps(body, allow_nan=False, separators=(",", ":")), status_code=status,
-                    media_type="application/json")
+def _json(body: Json) -> Response:
+    return Response(json.dumps(body, allow_nan=False, separators=(",", ":")), media_type="application/json")
 
 
 def _endpoint(fn: Handler, write: bool) -> Callable[[Request], Awaitable[Response]]:
