@@ -15,7 +15,7 @@ from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param, RunTag, ViewType
 
 
 def _run_view(run: Any) -> dict[str, Any]:
@@ -78,7 +78,19 @@ def log(args: dict[str, Any]) -> dict[str, Any]:
         mlflow.log_text("plain", "top.txt")
     client = MlflowClient()
     got = client.get_run(run.info.run_id)
-    return {"run_id": run.info.run_id, "run": _run_view(got),
+    exp_id = run.info.experiment_id
+    client.set_experiment_tag(exp_id, "owner", "ada")
+    client.rename_experiment(exp_id, args["experiment"] + "-renamed")
+    scratch = client.create_run(exp_id, run_name="scratch", tags={"tmp": "1"})
+    client.delete_tag(scratch.info.run_id, "tmp")
+    client.update_run(scratch.info.run_id, name="scratch2")
+    client.delete_run(scratch.info.run_id)
+    deleted = client.search_runs([exp_id], run_view_type=ViewType.DELETED_ONLY)
+    client.restore_run(scratch.info.run_id)
+    client.set_terminated(scratch.info.run_id, "FAILED")
+    return {"run_id": run.info.run_id, "run": _run_view(got), "scratch": scratch.info.run_id,
+            "deleted": [r.info.run_id for r in deleted],
+            "experiments": [e.name for e in client.search_experiments(filter_string="name LIKE '%-renamed'")],
             "loss": [[m.step, m.timestamp, m.value] for m in client.get_metric_history(run.info.run_id, "loss")],
             "artifacts": sorted(f.path for f in client.list_artifacts(run.info.run_id))}
 

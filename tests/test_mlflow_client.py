@@ -129,8 +129,13 @@ def test_lite_tracker_reads_back_a_run_mlflow_logged(client: MlflowClient, serve
     seen = mlflow_client(server, "log", tmp_path, experiment="from-mlflow")
     run_id = seen["run_id"]
     mine = client.get_run(run_id)
-    exp = client.get_experiment_by_name("from-mlflow")
-    assert exp is not None and mine.info.experiment_id == exp.experiment_id
+    exp = client.get_experiment_by_name("from-mlflow-renamed")
+    assert exp is not None and mine.info.experiment_id == exp.experiment_id and exp.tags == {"owner": "ada"}
+    assert seen["experiments"] == ["from-mlflow-renamed"] and seen["deleted"] == [seen["scratch"]]
+    scratch = client.get_run(seen["scratch"])
+    assert (scratch.info.run_name, scratch.info.status, scratch.info.lifecycle_stage) == ("scratch2", "FAILED",
+                                                                                         "active")
+    assert "tmp" not in scratch.data.tags
     assert mine.data.params == seen["run"]["params"] == {"lr": "0.01", "layers": "3", "optimizer": "adam",
                                                          "batch": "32"}
     assert mine.data.tags == seen["run"]["tags"]
