@@ -14,6 +14,9 @@ RESOURCE_ALREADY_EXISTS = "RESOURCE_ALREADY_EXISTS"
 INVALID_STATE = "INVALID_STATE"
 BAD_REQUEST = "BAD_REQUEST"
 TEMPORARILY_UNAVAILABLE = "TEMPORARILY_UNAVAILABLE"
+PERMISSION_DENIED = "PERMISSION_DENIED"
+ENDPOINT_NOT_FOUND = "ENDPOINT_NOT_FOUND"
+NOT_IMPLEMENTED = "NOT_IMPLEMENTED"
 
 _HTTP_STATUS = {
     INTERNAL_ERROR: 500,
@@ -23,6 +26,9 @@ _HTTP_STATUS = {
     RESOURCE_DOES_NOT_EXIST: 404,
     RESOURCE_ALREADY_EXISTS: 400,
     TEMPORARILY_UNAVAILABLE: 503,
+    PERMISSION_DENIED: 403,
+    ENDPOINT_NOT_FOUND: 404,
+    NOT_IMPLEMENTED: 501,
 }
 
 
@@ -95,6 +101,12 @@ class InvalidState(LiteTrackerException):
     """The operation does not fit the current state (for example logging to a deleted run)."""
 
     default_code = INVALID_STATE
+
+
+class PermissionDenied(LiteTrackerException, PermissionError):
+    """The change is refused here, for example by a server started read-only."""
+
+    default_code = PERMISSION_DENIED
 
 
 class LockTimeout(LiteTrackerException, TimeoutError):

@@ -1,0 +1,1 @@
+"""The lite_tracker web UI and MLflow REST API."""
