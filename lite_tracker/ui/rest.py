@@ -32,7 +32,6 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from ..client import MlflowClient
 from ..entities import Experiment, FileInfo, Metric, Param, Run, RunInfo, RunTag, ViewType
 from ..entities.model_registry import ModelVersion, RegisteredModel
 from ..errors import (
@@ -43,6 +42,7 @@ from ..errors import (
     ResourceNotFound,
 )
 from ..search import decode_page_token, encode_page_token
+from ..tracking.client import MlflowClient
 from .errors import require_writable
 
 MAX_JSON_BYTES = 1_000_000  # MLflow's limit for a log-batch request, applied to every JSON body
