@@ -5,6 +5,10 @@ from __future__ import annotations
 import secrets
 import sys
 
+import uvicorn
+
+from .app import create_app
+
 LOOPBACK = frozenset(("127.0.0.1", "localhost", "::1"))
 
 
@@ -25,10 +29,6 @@ def choose_token(host: str, token: str | None, no_token: bool) -> str | None:
 
 def serve(store: str, host: str, port: int, *, read_only: bool, token: str | None) -> None:
     """Serve the UI and API for ``store`` until interrupted; print where to open it on stderr."""
-    import uvicorn
-
-    from .app import create_app
-
     app = create_app(store, read_only=read_only, token=token)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
