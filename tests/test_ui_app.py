@@ -9,6 +9,12 @@ import io
 import json
 import os
 import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -374,3 +380,57 @@ def test_choose_token() -> None:
     assert generated is not None and len(generated) >= 32
     assert choose_token("0.0.0.0", None, True) is None
     assert choose_token("0.0.0.0", "given", False) == "given"
+
+
+def test_cli_ui_and_server_alias_help() -> None:
+    for args in (["-m", "lite_tracker", "ui", "--help"], ["-m", "lite_tracker", "server", "--help"]):
+        proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=60, check=False)
+        assert proc.returncode == 0 and "--read-only" in proc.stdout and "--no-token" in proc.stdout
+    both = subprocess.run([sys.executable, "-m", "lite_tracker", "ui", "--token", "a", "--no-token"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert both.returncode == 2 and "not allowed with" in both.stderr
+
+
+def test_server_beyond_loopback_prints_and_requires_a_token(store_path: Path, tmp_path: Path) -> None:
+    """A real `lite-tracker ui` on 127.0.0.2 (not the default host) generates a token, prints it to stderr
+    and refuses requests without it."""
+    MlflowClient(str(store_path)).flush()
+    with socket.socket() as s:
+        s.bind(("127.0.0.2", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "server.log"
+    exe = Path(sys.executable).with_name("lite-tracker")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(exe), "ui", "--store", str(store_path), "--host", "127.0.0.2", "--port",
+                                 str(port)], stdout=subprocess.DEVNULL, stderr=out)
+    try:
+        deadline = time.monotonic() + 30
+        while "?token=" not in log.read_text() or not _answers(f"http://127.0.0.2:{port}/"):
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        token = re.search(r"\?token=(\S+)", log.read_text()).group(1)  # type: ignore[union-attr]
+        assert len(token) >= 32
+        url = f"http://127.0.0.2:{port}/api/lite/experiments"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=10)
+        refused.value.close()
+        assert refused.value.code == 401
+        req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert json.loads(resp.read())["experiments"][0]["name"] == "Default"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _answers(url: str) -> bool:
+    """True once the server answers at all (any HTTP status)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError as e:
+        e.close()
+        return True
+    except OSError:
+        return False
