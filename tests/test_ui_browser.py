@@ -71,6 +71,21 @@ def _log_data(store: str) -> dict[str, str]:
     return ids
 
 
+LIVE_WRITER = """
+import sys, time
+from lite_tracker import MlflowClient
+client = MlflowClient(sys.argv[1])
+exp = client.create_experiment("live-exp")
+rid = client.create_run(exp, run_name="live").info.run_id
+for step in range(100_000):
+    client.log_metric(rid, "progress", float(step), step=step)
+    client.flush()
+    if step == 0:
+        print(exp, flush=True)
+    time.sleep(0.3)
+"""
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     """A real `lite-tracker ui` process on a free port over a small store; killed at teardown."""
@@ -78,6 +93,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     folder = tmp_path_factory.mktemp("ui-browser")
     store = str(folder / "lite_tracker.duckdb")
     ids = _log_data(store)
+    ids["store"] = store
     port = _free_port()
     exe = Path(sys.executable).with_name("lite-tracker")
     log = folder / "server.log"
@@ -240,3 +256,25 @@ def test_path_traversal_refused_in_browser(server: tuple[str, dict[str, str]], p
         response = page.goto(base + url)
         assert response.status == 404, url
         assert "create_app" not in page.content()
+
+
+def test_running_run_updates_live(server: tuple[str, dict[str, str]], page: Any) -> None:
+    """A run another process is logging to shows RUNNING and its metric cell changes without a reload."""
+    base, ids = server
+    writer = subprocess.Popen([sys.executable, "-c", LIVE_WRITER, ids["store"]], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout is not None
+        exp = writer.stdout.readline().strip()
+        assert exp, "the writer process did not start"
+        page.goto(f"{base}/experiments/{exp}")
+        _wait_rows(page, 1)
+        page.wait_for_selector("#runs-table .status.running")
+        cell = "#runs-table tbody tr td.num"
+        first = float(page.inner_text(cell))
+        page.wait_for_function("([sel, v]) => Number(document.querySelector(sel).textContent) > v", arg=[cell, first])
+        assert "running (live)" in page.inner_text("#status-line")
+    finally:
+        writer.kill()
+        writer.wait(timeout=10)
+        if writer.stdout is not None:
+            writer.stdout.close()

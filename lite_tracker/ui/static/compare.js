@@ -52,11 +52,11 @@
   function dimension(label, vals) {
     const present = vals.filter((v) => v !== null && v !== undefined && v !== "");
     const numeric = present.length > 0 && present.every((v) => !isNaN(Number(v)));
-    if (numeric) return { label: E(label), values: vals.map((v) => (v === null || v === undefined || v === "" ? NaN : Number(v))) };
+    if (numeric) return { label, values: vals.map((v) => (v === null || v === undefined || v === "" ? NaN : Number(v))) };
     const cats = [...new Set(present.map(String))].sort();
     return {
-      label: E(label), values: vals.map((v) => cats.indexOf(String(v))),
-      tickvals: cats.map((_, i) => i), ticktext: cats.map(E),
+      label, values: vals.map((v) => cats.indexOf(String(v))),
+      tickvals: cats.map((_, i) => i), ticktext: cats,
     };
   }
 
@@ -74,7 +74,7 @@
       type: "parcoords",
       line: { color: color.map((v) => (v === null ? NaN : v)), colorscale: "Viridis", showscale: true },
       dimensions: dims,
-    }], Charts.layout({ margin: { l: 60, r: 60, t: 50, b: 30 } }), Charts.config);
+    }], Charts.layout({ margin: { l: 110, r: 60, t: 50, b: 30 } }), Charts.config);
   }
 
   function scatter() {
