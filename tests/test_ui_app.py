@@ -33,7 +33,7 @@ PAGE_DATA = re.compile(r'<script type="application/json" id="page-data">(.*?)</s
 
 
 def app_client(store: Path, **kwargs: Any) -> TestClient:
-    return TestClient(create_app(str(store), **kwargs))
+    return TestClient(create_app(str(store), **kwargs), base_url="http://127.0.0.1:5000")
 
 
 def page_data(html: str) -> Any:
@@ -334,7 +334,7 @@ def test_cross_origin_writes_refused(store_path: Path) -> None:
     assert ref.status_code == 403
     assert c.post("/api/lite/experiments/create", json={"name": "x"},
                   headers={"Origin": "null"}).status_code == 403
-    same = c.post("/api/lite/experiments/create", json={"name": "same"}, headers={"Origin": "http://testserver"})
+    same = c.post("/api/lite/experiments/create", json={"name": "same"}, headers={"Origin": "http://127.0.0.1:5000"})
     assert same.status_code == 200
     assert c.post("/api/lite/experiments/create", json={"name": "no-origin"}).status_code == 200  # MLflow's client
     form = c.post("/api/lite/experiments/create", data={"name": "form"})
@@ -370,6 +370,21 @@ def test_read_only_refuses_every_write(store_path: Path, one: dict[str, str], cl
     html = c.get("/").text
     assert "read-only" in html and "Create experiment" not in html
     assert "Transition" not in c.get("/model?name=m").text
+
+
+def test_dns_rebinding_host_names_refused_without_token(store_path: Path) -> None:
+    app = create_app(str(store_path))
+    for host in ("127.0.0.1:5000", "localhost:5000", "[::1]:5000", "10.1.2.3", "app.localhost"):
+        assert TestClient(app, base_url=f"http://{host}").get("/api/lite/experiments").status_code == 200, host
+    for host in ("evil.example:5000", "evil.example", "127.0.0.1.evil.example"):
+        r = TestClient(app, base_url=f"http://{host}").get("/api/lite/experiments")
+        assert r.status_code == 403 and "--token" in r.json()["message"], host
+    page = TestClient(app, base_url="http://evil.example").get("/")
+    assert page.status_code == 403 and "Experiments" not in page.text
+    tokened = create_app(str(store_path), token="t")
+    served = TestClient(tokened, base_url="http://my-box.lan:5000").get("/api/lite/experiments",
+                                                                        headers={"Authorization": "Bearer t"})
+    assert served.status_code == 200
 
 
 def test_choose_token() -> None:

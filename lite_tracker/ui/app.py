@@ -2,15 +2,18 @@
 and the security middleware in front of all of them.
 
 Security: an optional token (``Authorization: Bearer``, or ``?token=`` on a page URL, which sets an
-HttpOnly SameSite=Strict cookie); state changes must come from the server's own origin when the browser
-says where they come from, and API writes must be JSON (a cross-site form cannot send that without a
-preflight); read-only mode is enforced by ``errors.require_writable`` in each write handler.
+HttpOnly SameSite=Strict cookie); without a token only IP-address and localhost ``Host`` headers are
+served (so a DNS-rebinding page cannot reach a local server under its own name); state changes must
+come from the server's own origin when the browser says where they come from, and API writes must be
+JSON (a cross-site form cannot send that without a preflight); read-only mode is enforced by
+``errors.require_writable`` in each write handler.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import importlib.resources
+import ipaddress
 import secrets
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -108,6 +111,10 @@ class SecurityMiddleware:
     def _check(self, request: Request) -> tuple[Response | None, bool]:
         """A refusal response (or None) and whether to set the token cookie."""
         set_cookie = False
+        if self.token is None and not _host_is_safe(request.headers.get("host", "")):
+            return _refuse(request, 403, "PERMISSION_DENIED",
+                           "Without a token this server answers only to IP addresses and localhost (a protection "
+                           "against DNS rebinding); start it with --token to serve it under a host name."), False
         if self.token is not None:
             ok, set_cookie = self._token_ok(request)
             if not ok:
@@ -137,6 +144,19 @@ class SecurityMiddleware:
         if given is not None and request.method == "GET" and secrets.compare_digest(given, self.token):
             return True, True
         return False, False
+
+
+def _host_is_safe(host: str) -> bool:
+    """True for an IP address or localhost: names a DNS-rebinding page could use are anything else."""
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
+    name = name.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _own_origin(request: Request) -> str:
