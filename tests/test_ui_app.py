@@ -202,6 +202,17 @@ def test_artifacts_browse_preview_download_zip(store_path: Path, one: dict[str, 
     assert c.get(f"{base}/file", params={"path": "missing.txt"}).status_code == 404
 
 
+def test_artifact_preview_of_long_text_and_binary(client: MlflowClient, store_path: Path) -> None:
+    rid = make_run(client, "0", "previews", {}, {})
+    client.log_text(rid, "é" * 200_000, "long.txt")  # 400 KB: the preview limit cuts a 2-byte character
+    client.log_text(rid, "a\x00b", "data.bin")
+    c = app_client(store_path)
+    base = f"/api/lite/runs/{rid}/artifacts/preview"
+    long = c.get(base, params={"path": "long.txt"}).json()
+    assert long["kind"] == "text" and long["truncated"] and set(long["text"]) == {"é"}
+    assert c.get(base, params={"path": "data.bin"}).json()["kind"] == "binary"
+
+
 @pytest.mark.parametrize("path", ["../../../../etc/passwd", "/etc/passwd", "notes/../../x", "..", "notes/..",
                                   "%2e%2e/%2e%2e/etc/passwd", "..%2fetc", "notes\\..\\..\\x", "C:/x", "a/\x00b"])
 def test_artifact_traversal_refused(store_path: Path, one: dict[str, str], path: str) -> None:

@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import math
-import mimetypes
 import os
 import re
 import shutil
@@ -43,8 +42,6 @@ PARENT_TAG = "mlflow.parentRunId"
 _VIEWS = {"active": ViewType.ACTIVE_ONLY, "deleted": ViewType.DELETED_ONLY, "all": ViewType.ALL}
 _IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
                 ".webp": "image/webp", ".bmp": "image/bmp"}
-_TEXT_EXTS = frozenset((".txt", ".log", ".md", ".yaml", ".yml", ".py", ".cfg", ".ini", ".toml", ".html", ".xml",
-                        ".sh", ".mlmodel", ".rst", ".tsv", ".csv", ".json", ""))
 _ENCODED_SEPARATORS = re.compile(r"%(2e|2f|5c|00)", re.IGNORECASE)
 
 
@@ -508,10 +505,10 @@ def preview(path: Path, rel: str) -> dict[str, Any]:
     truncated = size > len(data)
     try:
         text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        if not truncated or suffix not in _TEXT_EXTS:
+    except UnicodeDecodeError as e:
+        if not (truncated and e.start >= len(data) - 3):  # only a character cut by the preview limit is fine
             return {**out, "kind": "binary"}
-        text = data[:-4].decode("utf-8", errors="ignore")
+        text = data[:e.start].decode("utf-8")
     if suffix == ".json" and not truncated:
         try:
             return {**out, "kind": "json", "text": json.dumps(json.loads(text), indent=2), "truncated": False}
@@ -521,10 +518,9 @@ def preview(path: Path, rel: str) -> dict[str, Any]:
         rows = list(csv.reader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ","))
         return {**out, "kind": "csv", "rows": rows[:PREVIEW_ROWS],
                 "truncated": truncated or len(rows) > PREVIEW_ROWS}
-    mime = mimetypes.guess_type(path.name)[0] or ""
-    if suffix in _TEXT_EXTS or mime.startswith("text/") or "\x00" not in text:
-        return {**out, "kind": "text", "text": text, "truncated": truncated}
-    return {**out, "kind": "binary"}
+    if "\x00" in text:
+        return {**out, "kind": "binary"}
+    return {**out, "kind": "text", "text": text, "truncated": truncated}
 
 
 async def artifact_preview(request: Request) -> Response:
