@@ -460,3 +460,27 @@ def _answers(url: str) -> bool:
         return True
     except OSError:
         return False
+
+
+def test_bucket_store_is_a_read_only_team_view(s3: dict[str, Any], tmp_path: Path) -> None:
+    from lite_tracker import sync
+
+    local = MlflowClient(str(tmp_path / "a.duckdb"))
+    exp = local.create_experiment("team")
+    rid = make_run(local, exp, "pushed", {"loss": 0.25}, {"lr": "0.1"})
+    local.log_text(rid, "from the bucket", "notes/readme.md")
+    local.flush()
+    sync.push(s3["url"], store=str(tmp_path / "a.duckdb"))
+    c = TestClient(create_app(s3["url"]), base_url="http://127.0.0.1:5000")
+    team = next(e for e in c.get("/api/lite/experiments").json()["experiments"] if e["name"] == "team")
+    assert team["run_count"] == 1
+    rows = c.get("/api/lite/runs", params={"experiment_ids": team["experiment_id"]}).json()["runs"]
+    assert [(r["run_name"], r["metrics"], r["params"]) for r in rows] == [("pushed", {"loss": 0.25}, {"lr": "0.1"})]
+    assert c.get(f"/runs/{rid}").status_code == 200 and "read-only" in c.get("/").text
+    base = f"/api/lite/runs/{rid}/artifacts"
+    assert c.get(f"{base}/preview", params={"path": "notes/readme.md"}).json()["text"] == "from the bucket"
+    assert c.get(f"{base}/file", params={"path": "notes/readme.md"}).content == b"from the bucket"
+    assert zipfile.ZipFile(io.BytesIO(c.get(f"{base}/zip", params={"path": "notes"}).content)).namelist() == [
+        "notes/readme.md"]
+    assert c.post("/api/lite/experiments/create", json={"name": "x"}).status_code == 403
+    assert c.post(f"/api/lite/runs/{rid}/note", json={"note": "n"}).status_code == 403
