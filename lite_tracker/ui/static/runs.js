@@ -24,6 +24,8 @@
     loading: 0,
   };
   const $ = (id) => document.getElementById(id);
+  const several = data.experiment_ids.length > 1;
+  const expNames = Object.fromEntries(data.experiment_ids.map((id, i) => [id, data.experiment_names[i]]));
 
   function quoteKey(key) {
     return /^[A-Za-z_][A-Za-z0-9_.]*$/.test(key) ? key : "`" + key + "`";
@@ -153,11 +155,13 @@
       } })),
       sortHeader("Run", "attributes.run_name"), sortHeader("Status", "attributes.status"),
       sortHeader("Started", "attributes.start_time"), el("th", {}, "Duration"),
+      several ? el("th", {}, "Experiment") : null,
       state.cols.metrics.map((k) => sortHeader(k, `metrics.${quoteKey(k)}`)),
       state.cols.params.map((k) => sortHeader(k, `params.${quoteKey(k)}`)),
       state.cols.tags.map((k) => sortHeader(k, `tags.${quoteKey(k)}`)));
+    const first = several ? 6 : 5;
     head.querySelectorAll("th").forEach((th, i) => {
-      if (i > 4 && i <= 4 + state.cols.metrics.length) th.classList.add("metric-col");
+      if (i >= first && i < first + state.cols.metrics.length) th.classList.add("metric-col");
     });
     table.tHead.replaceChildren(head);
     const body = [];
@@ -181,12 +185,13 @@
         el("td", {}, el("span", { class: "status " + r.status.toLowerCase() }, r.status)),
         el("td", {}, LT.fmtTime(r.start_time)),
         el("td", {}, end === null ? "" : LT.fmtDuration(end - r.start_time)),
+        several ? el("td", {}, expNames[r.experiment_id] || r.experiment_id) : null,
         state.cols.metrics.map((k) => el("td", { class: "num" }, LT.fmtNum(r.metrics[k]))),
         state.cols.params.map((k) => el("td", {}, r.params[k] ?? "")),
         state.cols.tags.map((k) => el("td", {}, r.tags[k] ?? ""))));
     }
     if (!body.length) {
-      const span = 5 + state.cols.metrics.length + state.cols.params.length + state.cols.tags.length;
+      const span = (several ? 6 : 5) + state.cols.metrics.length + state.cols.params.length + state.cols.tags.length;
       body.push(el("tr", {}, el("td", { colspan: span, class: "empty" }, "No runs match.")));
     }
     table.tBodies[0].replaceChildren(...body);
