@@ -241,8 +241,8 @@ def test_symlink_out_of_artifact_root_refused(store_path: Path, one: dict[str, s
     os.symlink(tmp_path, root / "outside")
     c = app_client(store_path)
     base = f"/api/lite/runs/{one['run']}/artifacts"
-    for endpoint, path in (("/file", "notes/link.txt"), ("/preview", "notes/link.txt"), ("/zip", "outside"),
-                           ("/zip", "notes"), ("/file", "outside/secret.txt")):
+    for endpoint, path in (("", "outside"), ("/file", "notes/link.txt"), ("/preview", "notes/link.txt"),
+                           ("/zip", "outside"), ("/zip", "notes"), ("/file", "outside/secret.txt")):
         r = c.get(base + endpoint, params={"path": path})
         assert r.status_code == 400 and b"top secret" not in r.content, (endpoint, path)
 

@@ -397,11 +397,17 @@ def _local_root(run: Run) -> Path | None:
     return Path(uri.removeprefix("file://")).resolve()
 
 
-def _confined(root: Path, rel: str) -> Path:
+def _inside(root: Path, rel: str) -> Path:
     """The real path of ``rel`` under ``root``; a symlink leading out of the root is refused."""
     target = (root / rel).resolve()
     if target != root and root not in target.parents:
         raise InvalidParameterValue(f"Invalid artifact path {rel!r}: it leads out of the run's artifact folder.")
+    return target
+
+
+def _confined(root: Path, rel: str) -> Path:
+    """Like :func:`_inside`, and the artifact must exist."""
+    target = _inside(root, rel)
     if not target.exists():
         raise ResourceNotFound(f"No artifact at {rel!r} in this run.")
     return target
@@ -437,7 +443,12 @@ _ARTIFACT_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Poli
 
 async def artifacts(request: Request) -> Response:
     rel = artifact_path(request.query_params.get("path"))
-    files = client_of(request).list_artifacts(request.path_params["run_id"], rel or None)
+    client = client_of(request)
+    run = client.get_run(request.path_params["run_id"])
+    root = _local_root(run)
+    if root is not None:
+        _inside(root, rel)
+    files = client.list_artifacts(run.info.run_id, rel or None)
     return JSONResponse({"path": rel, "files": [{"path": f.path, "is_dir": f.is_dir, "file_size": f.file_size}
                                                 for f in files]})
 
