@@ -200,6 +200,8 @@ def test_compare_three_runs_draws_three_traces(server: tuple[str, dict[str, str]
     page.wait_for_url("**/compare?run_ids=*")
     page.wait_for_function(CURVES_DRAWN)
     assert page.evaluate("document.getElementById('chart-curves').data.length") == 3
+    page.locator("#chart-parcoords").scroll_into_view_if_needed()
+    page.wait_for_function("() => document.getElementById('chart-parcoords').data")
     assert page.evaluate("document.getElementById('chart-parcoords').data[0].type") == "parcoords"
     assert page.locator("#compare-params tr.diff th:text-is('i')").count() == 1
 

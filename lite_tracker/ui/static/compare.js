@@ -99,7 +99,14 @@
   $("parcoords-metric").addEventListener("change", parcoords);
   $("scatter-x").addEventListener("change", scatter);
   $("scatter-y").addEventListener("change", scatter);
-  curves();
-  parcoords();
-  scatter();
+  // Curves first; parallel coordinates (WebGL, slow without a GPU) only once scrolled into view.
+  curves().then(() => {
+    scatter();
+    new IntersectionObserver((entries, observer) => {
+      if (entries.some((e) => e.isIntersecting)) {
+        observer.disconnect();
+        parcoords();
+      }
+    }).observe($("chart-parcoords"));
+  });
 })();
