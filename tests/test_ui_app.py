@@ -313,6 +313,8 @@ def test_errors_are_json_or_plain_pages(store_path: Path, one: dict[str, str]) -
     page = c.get("/runs/" + "f" * 32)
     assert page.status_code == 404 and "<h1>Error 404</h1>" in page.text and "Traceback" not in page.text
     assert c.get("/experiments/nope").status_code in (400, 404)
+    assert c.get(f"/api/lite/compare?run_ids={one['run']},{'f' * 32}").status_code == 404
+    assert c.get("/api/lite/compare?run_ids=x')%20or%20('").json()["error_code"] == "INVALID_PARAMETER_VALUE"
     assert c.get("/api/lite/runs").json()["error_code"] == "INVALID_PARAMETER_VALUE"
     assert c.get("/api/lite/metrics/bulk?run_ids=x&max_points=1").status_code == 400
     bad = c.post("/api/lite/experiments/create", content=b"{not json", headers={"content-type": "application/json"})
