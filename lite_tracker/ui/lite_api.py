@@ -121,17 +121,20 @@ def experiments_data(client: MlflowClient, q: str = "", view: str | None = None)
 
 
 async def experiments(request: Request) -> Response:
+    """GET: the experiments list (``q`` filters names, ``view`` is active, deleted or all)."""
     q = request.query_params
     return JSONResponse({"experiments": experiments_data(client_of(request), q.get("q", ""), q.get("view"))})
 
 
 async def create_experiment(request: Request) -> Response:
+    """POST ``{name}``: create an experiment; answers its id."""
     require_writable(request)
     body = await json_body(request)
     return JSONResponse({"experiment_id": client_of(request).create_experiment(_str_field(body, "name"))})
 
 
 async def rename_experiment(request: Request) -> Response:
+    """POST ``{name}``: rename an experiment."""
     require_writable(request)
     body = await json_body(request)
     client_of(request).rename_experiment(request.path_params["experiment_id"], _str_field(body, "name"))
@@ -139,18 +142,21 @@ async def rename_experiment(request: Request) -> Response:
 
 
 async def delete_experiment(request: Request) -> Response:
+    """POST: soft-delete an experiment."""
     require_writable(request)
     client_of(request).delete_experiment(request.path_params["experiment_id"])
     return JSONResponse({})
 
 
 async def restore_experiment(request: Request) -> Response:
+    """POST: restore a deleted experiment."""
     require_writable(request)
     client_of(request).restore_experiment(request.path_params["experiment_id"])
     return JSONResponse({})
 
 
 async def columns(request: Request) -> Response:
+    """GET: metric keys with min and max, param keys and tag keys of some experiments' runs."""
     ids = id_list(request.query_params.get("experiment_ids"), "experiments")
     cols = client_of(request).get_run_columns(ids)
     metrics = [{"key": k, "min": number(lo), "max": number(hi)} for k, (lo, hi) in cols["metrics"].items()]
@@ -221,6 +227,7 @@ def invalid_filter_response(e: InvalidFilter) -> Response:
 
 
 async def runs(request: Request) -> Response:
+    """GET: one page of the runs table."""
     q = RunsQuery.from_request(request)
     try:
         page = client_of(request).search_runs(q.experiment_ids, q.filter, q.view, q.max_results, q.order_by or None,
@@ -281,10 +288,12 @@ async def _set_runs_stage(request: Request, restore: bool) -> Response:
 
 
 async def delete_runs(request: Request) -> Response:
+    """POST ``{run_ids}``: soft-delete runs."""
     return await _set_runs_stage(request, restore=False)
 
 
 async def restore_runs(request: Request) -> Response:
+    """POST ``{run_ids}``: restore deleted runs."""
     return await _set_runs_stage(request, restore=True)
 
 
@@ -328,6 +337,7 @@ def compare_data(client: MlflowClient, run_ids: list[str]) -> dict[str, Any]:
 
 
 async def compare(request: Request) -> Response:
+    """GET: the compare view's data for ``run_ids``."""
     ids = id_list(request.query_params.get("run_ids"), "runs", MAX_COMPARE)
     return JSONResponse(compare_data(client_of(request), ids))
 
@@ -355,10 +365,12 @@ def run_data(client: MlflowClient, run_id: str) -> dict[str, Any]:
 
 
 async def run(request: Request) -> Response:
+    """GET: the run page's data."""
     return JSONResponse(run_data(client_of(request), request.path_params["run_id"]))
 
 
 async def set_note(request: Request) -> Response:
+    """POST ``{note}``: set the run's description (``mlflow.note.content``)."""
     require_writable(request)
     body = await json_body(request)
     client_of(request).set_tag(request.path_params["run_id"], NOTE_TAG, _str_field(body, "note"))
@@ -457,6 +469,7 @@ _ARTIFACT_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Poli
 
 
 async def artifacts(request: Request) -> Response:
+    """GET: the files and folders directly under ``path`` in a run's artifacts."""
     rel = artifact_path(request.query_params.get("path"))
     client = client_of(request)
     run = client.get_run(request.path_params["run_id"])
@@ -550,6 +563,7 @@ def preview(path: Path, rel: str) -> dict[str, Any]:
 
 
 async def artifact_preview(request: Request) -> Response:
+    """GET: a preview of one artifact file (see :func:`preview`)."""
     rel = artifact_path(request.query_params.get("path"))
     if not rel:
         raise InvalidParameterValue("path must name an artifact file.")
@@ -605,10 +619,12 @@ def model_data(client: MlflowClient, name: str) -> dict[str, Any]:
 
 
 async def models(request: Request) -> Response:
+    """GET: every registered model."""
     return JSONResponse({"registered_models": models_data(client_of(request))})
 
 
 async def model(request: Request) -> Response:
+    """GET: one registered model (``name``) with its versions and their stage history."""
     name = request.query_params.get("name")
     if not name:
         raise InvalidParameterValue("name is required.")
@@ -625,6 +641,7 @@ def _version_field(body: dict[str, Any]) -> int:
 
 
 async def transition_stage(request: Request) -> Response:
+    """POST ``{name, version, stage, archive_existing_versions}``: move a version to a stage."""
     require_writable(request)
     body = await json_body(request)
     mv = client_of(request).transition_model_version_stage(
@@ -634,6 +651,7 @@ async def transition_stage(request: Request) -> Response:
 
 
 async def set_alias(request: Request) -> Response:
+    """POST ``{name, alias, version}``: point an alias at a version (set or move)."""
     require_writable(request)
     body = await json_body(request)
     client_of(request).set_registered_model_alias(_str_field(body, "name"), _str_field(body, "alias"),
@@ -642,6 +660,7 @@ async def set_alias(request: Request) -> Response:
 
 
 async def delete_alias(request: Request) -> Response:
+    """POST ``{name, alias}``: delete an alias."""
     require_writable(request)
     body = await json_body(request)
     client_of(request).delete_registered_model_alias(_str_field(body, "name"), _str_field(body, "alias"))

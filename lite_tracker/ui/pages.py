@@ -82,6 +82,7 @@ def _page(func: Callable[[Request], HTMLResponse]) -> PageHandler:
 
 @_page
 def experiments(request: Request) -> HTMLResponse:
+    """The experiments list."""
     q = request.query_params
     view = q.get("view") or "active"
     rows = lite_api.experiments_data(lite_api.client_of(request), q.get("q", ""), view)
@@ -91,6 +92,7 @@ def experiments(request: Request) -> HTMLResponse:
 
 @_page
 def runs(request: Request) -> HTMLResponse:
+    """The runs table of one (``/experiments/{id}``) or several (``?experiment_ids=``) experiments."""
     ids = request.path_params.get("experiment_id") or request.query_params.get("experiment_ids")
     experiment_ids = lite_api.id_list(ids, "experiments")
     if not experiment_ids:
@@ -104,6 +106,7 @@ def runs(request: Request) -> HTMLResponse:
 
 @_page
 def compare(request: Request) -> HTMLResponse:
+    """The compare view of ``?run_ids=``."""
     ids = lite_api.id_list(request.query_params.get("run_ids"), "runs", lite_api.MAX_COMPARE)
     data = lite_api.compare_data(lite_api.client_of(request), ids)
     return _render(request, "compare.html", f"Compare {len(ids)} runs", data)
@@ -111,17 +114,20 @@ def compare(request: Request) -> HTMLResponse:
 
 @_page
 def run(request: Request) -> HTMLResponse:
+    """One run."""
     data = lite_api.run_data(lite_api.client_of(request), request.path_params["run_id"])
     return _render(request, "run.html", "Run " + (data["run"]["run_name"] or data["run"]["run_id"]), data)
 
 
 @_page
 def models(request: Request) -> HTMLResponse:
+    """The registered models."""
     return _render(request, "models.html", "Models", {"models": lite_api.models_data(lite_api.client_of(request))})
 
 
 @_page
 def model(request: Request) -> HTMLResponse:
+    """One registered model (``?name=``)."""
     name = request.query_params.get("name")
     if not name:
         return HTMLResponse(error_html(400, "Which model? Add ?name=<model name>."), status_code=400)
