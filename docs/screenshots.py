@@ -116,11 +116,15 @@ def main() -> None:
             for name, path, ready in shots:
                 page.goto(base + path)
                 page.wait_for_selector(ready, timeout=15_000)
+                if name == "compare":
+                    page.locator("#chart-parcoords").scroll_into_view_if_needed()
+                    page.wait_for_selector("#chart-parcoords .main-svg", timeout=15_000)
+                    page.evaluate("window.scrollTo(0, 0)")
                 if name == "run":
                     page.click("a.tree-file[data-path='summary.json']")
                     page.wait_for_selector(".preview-text", timeout=10_000)
                 page.wait_for_timeout(500)
-                page.screenshot(path=str(DOCS / f"ui-{name}.png"), full_page=name != "compare")
+                page.screenshot(path=str(DOCS / f"ui-{name}.png"), full_page=True)
                 print(f"saved docs/ui-{name}.png")
             browser.close()
     finally:

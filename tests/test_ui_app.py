@@ -400,6 +400,17 @@ def test_dns_rebinding_host_names_refused_without_token(store_path: Path) -> Non
     assert served.status_code == 200
 
 
+def test_security_headers_on_pages_and_api(store_path: Path, one: dict[str, str]) -> None:
+    c = app_client(store_path)
+    for url in ("/", "/api/lite/experiments", f"/api/lite/runs/{one['run']}/artifacts/file?path=config.json"):
+        r = c.get(url)
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"], url
+        assert "script-src 'self'" in r.headers["content-security-policy"], url
+        assert r.headers["x-frame-options"] == "DENY" and r.headers["x-content-type-options"] == "nosniff", url
+    assert "sandbox" in c.get(f"/api/lite/runs/{one['run']}/artifacts/file?path=config.json").headers[
+        "content-security-policy"]
+
+
 def test_choose_token() -> None:
     assert choose_token("127.0.0.1", None, False) is None
     assert choose_token("localhost", None, False) is None

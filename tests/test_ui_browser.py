@@ -138,6 +138,7 @@ def page(browser: Any) -> Iterator[Any]:
     pg.set_default_timeout(20_000)
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
     pg.on("dialog", lambda d: d.accept())
     yield pg
     context.close()

@@ -32,6 +32,15 @@ from . import errors, lite_api, pages, rest
 _COOKIE = "lite_tracker_token"
 _WRITE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 _STATIC = Path(__file__).parent / "static"
+# Defence in depth on every response: scripts only from this server (plotly's WebGL traces compile
+# shaders with Function, hence 'unsafe-eval'; inline scripts stay blocked), no framing (clickjacking).
+_HEADERS = [
+    (b"content-security-policy", b"default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' "
+     b"'unsafe-inline'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+]
 PLOTLY_PATH = "/vendor/plotly.min.js"
 
 
@@ -81,7 +90,8 @@ def _is_api(path: str) -> bool:
 
 
 class SecurityMiddleware:
-    """Token check, same-origin check on state changes and JSON-only API writes, for every route."""
+    """Token check, same-origin check on state changes, JSON-only API writes and security headers, for every
+    route."""
 
     def __init__(self, app: ASGIApp, token: str | None) -> None:
         self.app = app
@@ -93,20 +103,17 @@ class SecurityMiddleware:
             return
         request = Request(scope)
         refusal, set_cookie = self._check(request)
-        if refusal is not None:
-            await refusal(scope, receive, send)
-            return
-        if not set_cookie:
-            await self.app(scope, receive, send)
-            return
+        extra = list(_HEADERS)
+        if set_cookie:
+            cookie = f"{_COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/"
+            extra.append((b"set-cookie", cookie.encode("latin-1")))
 
-        async def send_with_cookie(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                cookie = f"{_COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/"
-                message["headers"] = [*message.get("headers", []), (b"set-cookie", cookie.encode("latin-1"))]
+                message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
-        await self.app(scope, receive, send_with_cookie)
+        await (refusal or self.app)(scope, receive, send_with_headers)
 
     def _check(self, request: Request) -> tuple[Response | None, bool]:
         """A refusal response (or None) and whether to set the token cookie."""

@@ -465,7 +465,7 @@ def _fetch(client: MlflowClient, run_id: str, rel: str) -> _Fetched:
         raise
 
 
-_ARTIFACT_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
+_ARTIFACT_HEADERS = {"Content-Security-Policy": "sandbox"}  # an HTML artifact opened directly runs nothing
 
 
 async def artifacts(request: Request) -> Response:

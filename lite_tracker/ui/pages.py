@@ -43,7 +43,14 @@ def _duration(ms: int | None) -> str:
     return f"{hours}h {m}m {s}s" if hours else f"{m}m {s}s"
 
 
+def _number(value: float | str | None) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else f"{value:.6g}"
+
+
 _env.filters["when"] = _when
+_env.filters["number"] = _number
 _env.filters["duration"] = _duration
 
 

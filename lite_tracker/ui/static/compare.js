@@ -68,7 +68,8 @@
       return;
     }
     const color = metricValues(key);
-    const dims = data.params.map((p) => dimension(p.key, p.values));
+    const differing = data.params.filter((p) => p.differs);
+    const dims = (differing.length ? differing : data.params).map((p) => dimension(p.key, p.values));
     dims.push(dimension(key, color));
     Plotly.react(div, [{
       type: "parcoords",
@@ -95,6 +96,8 @@
       yaxis: { title: { text: E(ys) } } }), Charts.config);
   }
 
+  const firstDiffering = data.params.find((p) => p.differs);
+  if (firstDiffering) $("scatter-x").value = "params." + firstDiffering.key;
   for (const id of ["curve-metric", "curve-x", "curve-y", "curve-smooth"]) $(id).addEventListener("input", curves);
   $("parcoords-metric").addEventListener("change", parcoords);
   $("scatter-x").addEventListener("change", scatter);
