@@ -331,6 +331,8 @@ def test_token_required_bearer_query_and_cookie(store_path: Path) -> None:
     assert c.get("/api/lite/experiments", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert c.get("/api/lite/experiments", headers={"Authorization": "Bearer s3cret"}).status_code == 200
     assert c.get("/?token=wrong").status_code == 401
+    assert c.get("/?token=%C3%A9t%C3%A9").status_code == 401  # non-ASCII: refused, not a server error
+    assert c.get("/api/lite/experiments", headers={"Cookie": "lite_tracker_token=\u00e9".encode()}).status_code == 401
     first = c.get("/?token=s3cret")
     assert first.status_code == 200
     cookie = first.headers["set-cookie"]
@@ -387,7 +389,7 @@ def test_read_only_refuses_every_write(store_path: Path, one: dict[str, str], cl
 
 def test_dns_rebinding_host_names_refused_without_token(store_path: Path) -> None:
     app = create_app(str(store_path))
-    for host in ("127.0.0.1:5000", "localhost:5000", "[::1]:5000", "10.1.2.3", "app.localhost"):
+    for host in ("127.0.0.1:5000", "localhost:5000", "[::1]:5000", "[::1]", "10.1.2.3", "app.localhost"):
         assert TestClient(app, base_url=f"http://{host}").get("/api/lite/experiments").status_code == 200, host
     for host in ("evil.example:5000", "evil.example", "127.0.0.1.evil.example"):
         r = TestClient(app, base_url=f"http://{host}").get("/api/lite/experiments")

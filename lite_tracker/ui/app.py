@@ -142,21 +142,29 @@ class SecurityMiddleware:
     def _token_ok(self, request: Request) -> tuple[bool, bool]:
         assert self.token is not None
         auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer ") and secrets.compare_digest(auth[7:].strip(), self.token):
+        if auth.lower().startswith("bearer ") and _same(auth[7:].strip(), self.token):
             return True, False
         cookie: SimpleCookie = SimpleCookie(request.headers.get("cookie", ""))
-        if _COOKIE in cookie and secrets.compare_digest(cookie[_COOKIE].value, self.token):
+        if _COOKIE in cookie and _same(cookie[_COOKIE].value, self.token):
             return True, False
         given = request.query_params.get("token")
-        if given is not None and request.method == "GET" and secrets.compare_digest(given, self.token):
+        if given is not None and request.method == "GET" and _same(given, self.token):
             return True, True
         return False, False
 
 
+def _same(given: str, token: str) -> bool:
+    """Constant-time comparison that also takes non-ASCII input (``compare_digest`` on str refuses it)."""
+    return secrets.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode("utf-8"))
+
+
 def _host_is_safe(host: str) -> bool:
     """True for an IP address or localhost: names a DNS-rebinding page could use are anything else."""
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
-    name = name.strip("[]").lower()
+    if host.startswith("["):
+        name = host[1:host.find("]")]
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name = name.lower()
     if name == "localhost" or name.endswith(".localhost"):
         return True
     try:
