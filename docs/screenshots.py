@@ -110,7 +110,7 @@ def main() -> None:
                 ("experiments", "/", "#experiments"),
                 ("runs", f"/experiments/{ids['experiment']}", "#runs-table tbody tr"),
                 ("compare", f"/compare?run_ids={ids['compare']}", "#chart-curves .main-svg"),
-                ("run", f"/runs/{ids['run']}", "#run-charts .main-svg"),
+                ("run", f"/runs/{ids['run']}", "#run-charts .chart"),
                 ("models", "/model?name=cifar10-classifier", "#model-versions"),
             ]
             for name, path, ready in shots:
@@ -121,6 +121,9 @@ def main() -> None:
                     page.wait_for_selector("#chart-parcoords .main-svg", timeout=15_000)
                     page.evaluate("window.scrollTo(0, 0)")
                 if name == "run":
+                    page.locator("#run-charts").scroll_into_view_if_needed()
+                    page.wait_for_selector("#run-charts .main-svg", timeout=15_000)
+                    page.evaluate("window.scrollTo(0, 0)")
                     page.click("a.tree-file[data-path='summary.json']")
                     page.wait_for_selector(".preview-text", timeout=10_000)
                 page.wait_for_timeout(500)

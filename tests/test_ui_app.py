@@ -76,6 +76,8 @@ def test_empty_store_pages_and_twins(store_path: Path) -> None:
     assert [e["name"] for e in exps] == ["Default"] and exps[0]["run_count"] == 0
     assert c.get("/experiments/0").status_code == 200
     assert c.get("/api/lite/runs?experiment_ids=0").json() == {"runs": [], "next_page_token": None}
+    header_only = c.get("/api/lite/runs.csv?experiment_ids=0").text.splitlines()
+    assert header_only == ["run_id,run_name,status,start_time,end_time"]
     assert c.get("/api/lite/columns?experiment_ids=0").json() == {"metrics": [], "params": [], "tags": []}
     assert "No registered models" in c.get("/models").text
     assert c.get("/api/lite/models").json() == {"registered_models": []}

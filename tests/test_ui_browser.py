@@ -219,6 +219,7 @@ def test_run_page_downloads_an_artifact(server: tuple[str, dict[str, str]], page
     download = info.value
     assert download.suggested_filename == "hello.txt"
     assert Path(download.path()).read_text() == ARTIFACT_TEXT
+    page.locator("#run-charts").scroll_into_view_if_needed()
     page.wait_for_function("() => document.querySelectorAll('#run-charts .main-svg').length >= 1")
 
 

@@ -247,18 +247,15 @@ async def runs_csv(request: Request) -> Response:
     client = client_of(request)
     out = io.StringIO()
     writer = csv.writer(out)
-    header: list[str] | None = None
+    writer.writerow(["run_id", "run_name", "status", "start_time", "end_time",
+                     *(f"metrics.{k}" for k in q.metrics or []), *(f"params.{k}" for k in q.params or []),
+                     *(f"tags.{k}" for k in q.tags or [])])
     token = None
     try:
         while True:
             page = client.search_runs(q.experiment_ids, q.filter, q.view, MAX_PAGE_SIZE, q.order_by or None, token)
             for run in page:
                 row = run_row(run, q)
-                if header is None:
-                    header = ["run_id", "run_name", "status", "start_time", "end_time",
-                              *(f"metrics.{k}" for k in q.metrics or []), *(f"params.{k}" for k in q.params or []),
-                              *(f"tags.{k}" for k in q.tags or [])]
-                    writer.writerow(header)
                 writer.writerow([row["run_id"], row["run_name"], row["status"], _iso(row["start_time"]),
                                  _iso(row["end_time"]), *(row["metrics"].get(k, "") for k in q.metrics or []),
                                  *(row["params"].get(k, "") for k in q.params or []),

@@ -21,12 +21,24 @@
     if (!box) return;
     const resp = await LT.attempt(() => LT.get("/api/lite/metrics/bulk?" + LT.query({ run_ids: runId, max_points: 500 })));
     if (!resp) return;
+    // Each chart is drawn when it scrolls into view: a run with hundreds of metrics stays quick to open.
+    const pending = new Map();
+    const observer = new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        if (!e.isIntersecting || !pending.has(e.target)) continue;
+        const s = pending.get(e.target);
+        pending.delete(e.target);
+        observer.unobserve(e.target);
+        Plotly.newPlot(e.target, Charts.curveTraces([s], { [runId]: s.key }, { x: "step", smoothing: 0 }),
+          Charts.layout({ title: { text: E(s.key) }, showlegend: false, height: 260, xaxis: { title: { text: "step" } } }),
+          Charts.config);
+      }
+    });
     for (const s of resp.series) {
       const div = el("div", { class: "chart small-chart", dataset: { key: s.key } });
       box.append(div);
-      Plotly.newPlot(div, Charts.curveTraces([s], { [runId]: s.key }, { x: "step", smoothing: 0 }),
-        Charts.layout({ title: { text: E(s.key) }, showlegend: false, height: 260, xaxis: { title: { text: "step" } } }),
-        Charts.config);
+      pending.set(div, s);
+      observer.observe(div);
     }
   }
 
