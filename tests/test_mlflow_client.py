@@ -22,22 +22,19 @@ from typing import Any
 
 import pytest
 import uvicorn
-from starlette.applications import Starlette
 
 from lite_tracker import MlflowClient
 from lite_tracker.entities import Metric, Param, RunTag
-from lite_tracker.ui import errors, rest
+from lite_tracker.ui import create_app
 
 HERE = Path(__file__).parent
 
 
 class Server:
-    """A uvicorn server over the REST routes, running in a thread until :meth:`stop`."""
+    """``lite-tracker ui``'s app under uvicorn, running in a thread until :meth:`stop`."""
 
     def __init__(self, client: MlflowClient) -> None:
-        self.app = Starlette(routes=rest.mounts(), exception_handlers=errors.exception_handlers)
-        self.app.state.client = client
-        self.app.state.read_only = False
+        self.app = create_app(client.tracking_uri)  # the whole app, security middleware included
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"

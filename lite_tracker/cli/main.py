@@ -8,6 +8,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..errors import LiteTrackerException
 
@@ -52,6 +53,9 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"  import lite_tracker as mlflow; mlflow.set_tracking_uri({mlflow.get_tracking_uri()!r})")
     print(f"  mlflow.search_runs(experiment_names=[{exp.name!r}], filter_string=\"params.layers = '2'\", "
           "order_by=['metrics.val_loss'])")
+    store = f" --store {args.store}" if args.store else ""
+    print("\nThen open the UI:")
+    print(f"  lite-tracker ui{store}   ->  http://127.0.0.1:5000")
     return 0
 
 
@@ -106,6 +110,33 @@ def _models_describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ui(args: argparse.Namespace) -> int:
+    """Serve web pages and MLflow's REST API over the store while other processes keep logging to it."""
+    try:
+        from ..ui.server import choose_token, serve
+    except ImportError as e:
+        raise LiteTrackerException(f"The web UI needs the ui extra: `pip install 'lite-tracker[ui]'` ({e}).") from e
+    from ..settings import resolve_settings
+
+    store = args.store or resolve_settings().tracking_uri
+    token = choose_token(args.host, args.token, args.no_token)
+    serve(store, args.host, args.port, read_only=args.read_only, token=token)
+    return 0
+
+
+def _add_ui_command(sub: Any, name: str, store_help: str) -> None:
+    ui = sub.add_parser(name, help="serve the web UI and MLflow's REST API over the store"
+                        + (" (alias of ui)" if name != "ui" else ""), description=_ui.__doc__)
+    ui.add_argument("--store", help=store_help + "; or s3://bucket/prefix (read-only)")
+    ui.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
+    ui.add_argument("-p", "--port", type=int, default=5000, help="TCP port (default: 5000)")
+    ui.add_argument("--read-only", action="store_true", help="refuse every change (403)")
+    auth = ui.add_mutually_exclusive_group()
+    auth.add_argument("--token", help="require this token (default: a random one when --host is not loopback)")
+    auth.add_argument("--no-token", action="store_true", help="no token even on a non-loopback host (unsafe)")
+    ui.set_defaults(func=_ui)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lite-tracker",
                                      description="Embedded, serverless, MLflow-compatible experiment tracker.")
@@ -147,6 +178,9 @@ def _parser() -> argparse.ArgumentParser:
     describe.add_argument("--version", type=int, help="version number (default: the latest version)")
     describe.add_argument("--store", help=store_help)
     describe.set_defaults(func=_models_describe)
+
+    for name in ("ui", "server"):
+        _add_ui_command(sub, name, store_help)
     return parser
 
 

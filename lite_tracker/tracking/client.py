@@ -616,6 +616,44 @@ class MlflowClient(RegistryClient):
         with self._read().session() as con:
             return runs_table(con, q)
 
+    def get_experiment_run_stats(self, experiment_ids: Sequence[str]) -> dict[str, tuple[int, int | None]]:
+        """Per experiment, the number of active runs and the last activity (the latest run start or end
+        time, ms); experiments without runs are left out. One query, for overview pages.
+
+        Example:
+            >>> client.get_experiment_run_stats(["0"])  # doctest: +SKIP
+            {'0': (24, 1764600000000)}
+        """
+        ids = [v.validate_experiment_id(i) for i in experiment_ids]
+        rows = self._read().rows(
+            "SELECT experiment_id, count(*), max(greatest(start_time, coalesce(end_time, start_time))) FROM runs "
+            "WHERE experiment_id IN (SELECT unnest(?)) AND lifecycle_stage = 'active' GROUP BY experiment_id", [ids])
+        return {r[0]: (int(r[1]), r[2]) for r in rows}
+
+    def get_run_columns(self, experiment_ids: Sequence[str]) -> dict[str, Any]:
+        """The keys logged by the runs of some experiments, for choosing table columns: ``{"metrics":
+        {key: (min, max)}, "params": [key, ...], "tags": [key, ...]}`` (metric ranges over latest values).
+
+        Example:
+            >>> client.get_run_columns(["0"])["metrics"]  # doctest: +SKIP
+            {'loss': (0.1, 0.9)}
+        """
+        ids = [v.validate_experiment_id(i) for i in experiment_ids]
+        rows = self._read().rows(
+            "WITH r AS (SELECT run_id FROM runs WHERE experiment_id IN (SELECT unnest(?))) "
+            "SELECT 'metrics', key, min(value) FILTER (WHERE isfinite(value)), "
+            "max(value) FILTER (WHERE isfinite(value)) FROM latest_metrics WHERE run_id IN (SELECT run_id FROM r) "
+            "GROUP BY key UNION ALL SELECT DISTINCT 'params', key, NULL, NULL FROM params "
+            "WHERE run_id IN (SELECT run_id FROM r) UNION ALL SELECT DISTINCT 'tags', key, NULL, NULL FROM tags "
+            "WHERE run_id IN (SELECT run_id FROM r) ORDER BY 1, 2", [ids])
+        out: dict[str, Any] = {"metrics": {}, "params": [], "tags": []}
+        for kind, key, low, high in rows:
+            if kind == "metrics":
+                out["metrics"][key] = (low, high)
+            else:
+                out[kind].append(key)
+        return out
+
 
 def _stages(view_type: int) -> tuple[str, ...]:
     if view_type not in (ViewType.ACTIVE_ONLY, ViewType.DELETED_ONLY, ViewType.ALL):
