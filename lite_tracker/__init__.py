@@ -31,6 +31,7 @@ from .tracking.fluent import (
     log_dict,
     log_figure,
     log_image,
+    log_input,
     log_metric,
     log_metrics,
     log_param,
@@ -49,7 +50,7 @@ from .tracking.fluent import (
 
 # Submodules that import heavy libraries load on first use: ``lite_tracker.sklearn.log_model(...)``
 # works after a plain ``import lite_tracker``, and importing lite_tracker stays light.
-_LAZY_SUBMODULES = ("artifacts", "models", "pyfunc", "sklearn")
+_LAZY_SUBMODULES = ("artifacts", "data", "models", "pyfunc", "sklearn")
 
 
 def __getattr__(name: str) -> object:
@@ -94,6 +95,7 @@ __all__ = [
     "log_dict",
     "log_figure",
     "log_image",
+    "log_input",
     "log_metric",
     "log_metrics",
     "log_model",

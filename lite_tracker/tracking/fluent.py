@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..entities import Experiment, Param, Run, RunTag, ViewType
+from ..entities import DatasetInput, Experiment, InputTag, Param, Run, RunTag, ViewType
 from ..entities.model_registry import ModelVersion
 from ..errors import InvalidParameterValue, LiteTrackerException
 from ..settings import TRACKING_URI_ENV, current_user
@@ -39,7 +39,7 @@ class ActiveRun(Run):
     """
 
     def __init__(self, run: Run) -> None:
-        super().__init__(run.info, run.data)
+        super().__init__(run.info, run.data, run.inputs)
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -417,6 +417,38 @@ def get_artifact_uri(artifact_path: str | None = None) -> str:
 def flush() -> None:
     """Make everything logged so far in this process durable (all stores)."""
     flush_all()
+
+
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+
+
+def log_input(dataset: Any = None, context: str | None = None, tags: dict[str, str] | None = None,
+              model: Any = None) -> None:
+    """Record that the active run (started if none) used ``dataset``, as MLflow's ``log_input``.
+
+    Args:
+        dataset: A dataset from :mod:`lite_tracker.data` (``from_pandas``, ``from_numpy``).
+        context: What the run used it for (``"training"``, ``"eval"``...), stored as the input tag
+            ``mlflow.data.context`` and searchable as ``datasets.context``.
+        tags: More input tags.
+        model: MLflow 3's logged-model input; not supported (lite_tracker has no logged models).
+
+    Example:
+        >>> ds = lite_tracker.data.from_pandas(df, source="data/iris.csv", name="iris")  # doctest: +SKIP
+        >>> lite_tracker.log_input(ds, context="training")  # doctest: +SKIP
+    """
+    if model is not None:
+        raise InvalidParameterValue("log_input(model=...) is not supported: lite_tracker has no logged-model "
+                                    "entities. Log models with lite_tracker.<flavor>.log_model.")
+    to_entity = getattr(dataset, "_to_mlflow_entity", None)
+    if to_entity is None:
+        raise InvalidParameterValue(
+            "log_input needs a dataset from lite_tracker.data (from_pandas, from_numpy), "
+            f"got {type(dataset).__name__}.")
+    input_tags = [InputTag(k, v) for k, v in (tags or {}).items()]
+    if context is not None:
+        input_tags.append(InputTag(DATASET_CONTEXT_TAG, context))
+    _client().log_inputs(_run_id(), [DatasetInput(to_entity(), input_tags)])
 
 
 # ---------------------------------------------------------------- search
