@@ -10,6 +10,13 @@ from ._version import __version__
 from .entities import Experiment, Metric, Param, Run, RunTag, ViewType
 from .errors import LiteTrackerException, MlflowException
 from .sync import disable_sync, enable_sync
+from .tracking._system_metrics import (
+    disable_system_metrics_logging,
+    enable_system_metrics_logging,
+    set_system_metrics_node_id,
+    set_system_metrics_samples_before_logging,
+    set_system_metrics_sampling_interval,
+)
 from .tracking.client import MlflowClient
 from .tracking.fluent import (
     ActiveRun,
@@ -79,7 +86,9 @@ __all__ = [
     "delete_run",
     "delete_tag",
     "disable_sync",
+    "disable_system_metrics_logging",
     "enable_sync",
+    "enable_system_metrics_logging",
     "end_run",
     "entities",
     "flush",
@@ -106,6 +115,9 @@ __all__ = [
     "search_experiments",
     "search_runs",
     "set_experiment",
+    "set_system_metrics_node_id",
+    "set_system_metrics_samples_before_logging",
+    "set_system_metrics_sampling_interval",
     "set_tag",
     "set_tags",
     "set_tracking_uri",

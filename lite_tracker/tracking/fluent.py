@@ -22,6 +22,7 @@ from ..entities.model_registry import ModelVersion
 from ..errors import InvalidParameterValue, LiteTrackerException
 from ..settings import TRACKING_URI_ENV, current_user
 from ..store.sandbox import DEFAULT_TIMEOUT
+from . import _system_metrics
 from ._state import state
 from .client import MlflowClient, flush_all
 
@@ -64,6 +65,7 @@ active_runs: ContextVar[tuple[ActiveRun, ...]] = ContextVar("lite_tracker_active
 def _end_started_runs(status: str) -> None:
     """End every run the fluent API started and did not end yet (at exit or on a signal)."""
     for run_id, client in reversed(list(state.started.items())):
+        _system_metrics.stop_monitor(run_id)
         try:
             client.set_terminated(run_id, status)
         except Exception as e:  # the process is going down: report, go on with the others
@@ -209,6 +211,10 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
               description: str | None = None, log_system_metrics: bool | None = None) -> ActiveRun:
     """Start a run (or resume ``run_id``) and make it active; use it as a context manager.
 
+    ``log_system_metrics=True`` samples CPU, memory, disk, network (and GPU) use in a background thread
+    until the run ends; None follows ``enable_system_metrics_logging()`` /
+    ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING``.
+
     Example:
         >>> with start_run(run_name="baseline") as run:  # doctest: +SKIP
         ...     log_param("lr", 0.01)
@@ -220,6 +226,9 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
             "current run with lite_tracker.end_run(). To start a nested run, call start_run with nested=True",
             "INVALID_STATE",
         )
+    system_metrics = _system_metrics.enabled_by_env() if log_system_metrics is None else bool(log_system_metrics)
+    if system_metrics:
+        _system_metrics.check_available()
     client = _client()
     parent = parent_run_id or (stack[-1].info.run_id if nested and stack else None)
     extra = dict(tags or {})
@@ -247,6 +256,8 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
     _install_hooks()
     state.started[run.info.run_id] = client
     active_runs.set(stack + (active,))
+    if system_metrics:
+        _system_metrics.start_monitor(client, run.info.run_id)
     return active
 
 
@@ -258,6 +269,7 @@ def end_run(status: str = "FINISHED") -> None:
     run = stack[-1]
     active_runs.set(stack[:-1])
     client = state.started.pop(run.info.run_id, None) or _client()
+    _system_metrics.stop_monitor(run.info.run_id)
     client.set_terminated(run.info.run_id, status)
     state.last_run_id = run.info.run_id
 
