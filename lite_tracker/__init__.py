@@ -5,6 +5,7 @@ store (default ``./lite_tracker.duckdb``) that many processes can write at once,
 """
 
 from . import entities
+from ._autolog import autolog
 from ._log_model import load_model, log_model
 from ._version import __version__
 from .entities import Experiment, Metric, Param, Run, RunTag, ViewType
@@ -81,6 +82,7 @@ __all__ = [
     "ViewType",
     "__version__",
     "active_run",
+    "autolog",
     "create_experiment",
     "delete_experiment",
     "delete_run",
