@@ -18,7 +18,8 @@ import math
 import time
 import types
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 from . import _validation as v
 from . import data
 from .entities import Metric, Param, RunTag
-from .errors import InvalidParameterValue
+from .errors import InvalidParameterValue, LiteTrackerException
 from .models import infer_signature
 from .tracking import fluent
 from .tracking.client import MlflowClient
@@ -129,10 +130,12 @@ def _logged_fit(config: AutologConfig, original: Callable[..., Any], estimator: 
     client = MlflowClient()
     try:
         X, y, sample_weight = _fit_data(original, estimator, args, kwargs)
-        _log_params(client, run_id, estimator.get_params(deep=True))
-        client.log_batch(run_id, tags=[RunTag(k, val) for k, val in _estimator_tags(estimator).items()])
+        with _logging_failures_warn(config, run_id):
+            _log_params(client, run_id, estimator.get_params(deep=True))
+            client.log_batch(run_id, tags=[RunTag(k, val) for k, val in _estimator_tags(estimator).items()])
         result = original(estimator, *args, **kwargs)
-        _log_after_fit(config, client, run_id, estimator, X, y, sample_weight)
+        with _logging_failures_warn(config, run_id):
+            _log_after_fit(config, client, run_id, estimator, X, y, sample_weight)
     except BaseException as e:
         if started:
             fluent.end_run("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
@@ -140,6 +143,17 @@ def _logged_fit(config: AutologConfig, original: Callable[..., Any], estimator: 
     if started:
         fluent.end_run()
     return result
+
+
+@contextmanager
+def _logging_failures_warn(config: AutologConfig, run_id: str) -> Iterator[None]:
+    """A failure to log never fails the user's fit (as in MLflow): it is reported as a warning, e.g. a
+    second fit in one run with other params, which a run cannot record (params are immutable)."""
+    try:
+        yield
+    except (LiteTrackerException, OSError) as e:
+        if not config.silent:
+            log.warning("lite_tracker: scikit-learn autologging could not log to run %s: %s", run_id, e)
 
 
 def _fit_data(original: Callable[..., Any], estimator: Any, args: tuple[Any, ...],

@@ -125,6 +125,16 @@ def test_max_tuning_runs_keeps_the_best_candidates(fluent, iris) -> None:
     assert sorted(ranks[c.data.params["C"]] for c in children) == sorted(ranks.values())[:2]
 
 
+def test_a_logging_failure_never_fails_the_fit(autolog, iris, caplog: pytest.LogCaptureFixture) -> None:
+    X, y = iris
+    with mlflow.start_run() as run:
+        LogisticRegression(max_iter=300, C=1.0).fit(X, y)
+        second = LogisticRegression(max_iter=300, C=2.0).fit(X, y)  # a run's params cannot change
+    assert second.predict(X[:2]).shape == (2,)
+    assert "could not log to run" in caplog.text and "Changing param values is not allowed" in caplog.text
+    assert mlflow.get_run(run.info.run_id).data.params["C"] == "1.0"
+
+
 def test_failed_fit_ends_its_run_failed(autolog) -> None:
     with pytest.raises(ValueError):
         LogisticRegression().fit(np.array([[1.0], [2.0]]), np.array([0, 0]))  # one class only

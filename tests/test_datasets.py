@@ -183,3 +183,18 @@ def test_v3_store_migrates_in_place_and_takes_datasets(store_path: Path) -> None
     con = duckdb.connect(str(store_path), read_only=True)
     assert read_version(con) == FORMAT_VERSION == 4
     con.close()
+
+
+def test_dataset_inputs_travel_through_the_bucket(s3: dict, tmp_path: Path) -> None:
+    from lite_tracker import sync
+
+    a = MlflowClient(str(tmp_path / "a.duckdb"))
+    rid = a.create_run("0").info.run_id
+    ds = mlflow.data.from_pandas(_iris(), source="s3://data/iris.parquet", name="iris")
+    a.log_inputs(rid, [DatasetInput(ds._to_mlflow_entity(), [InputTag("mlflow.data.context", "training")])])
+    a.set_terminated(rid)
+    sync.push(s3["url"], store=str(tmp_path / "a.duckdb"))
+    expected = a.get_run(rid).inputs
+    sync.pull(s3["url"], store=str(tmp_path / "b.duckdb"))
+    assert MlflowClient(str(tmp_path / "b.duckdb")).get_run(rid).inputs == expected
+    assert MlflowClient(s3["url"]).get_run(rid).inputs == expected  # the read-only bucket client

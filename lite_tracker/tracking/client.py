@@ -386,7 +386,7 @@ class MlflowClient(RegistryClient):
         """Log one metric point (``step`` defaults to 0, ``timestamp`` to now in ms).
 
         ``dataset_name``, ``dataset_digest`` and ``model_id`` are MLflow 3 keywords, accepted and not
-        recorded (lite_tracker has no dataset or logged-model entities). Any other keyword raises
+        recorded (metrics are not linked to datasets or logged models here). Any other keyword raises
         ``TypeError``, so a typo such as ``stpe=5`` cannot silently log at step 0.
         """
         state = self._b.runs.get(run_id)
