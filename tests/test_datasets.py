@@ -191,10 +191,12 @@ def test_dataset_inputs_travel_through_the_bucket(s3: dict, tmp_path: Path) -> N
     a = MlflowClient(str(tmp_path / "a.duckdb"))
     rid = a.create_run("0").info.run_id
     ds = mlflow.data.from_pandas(_iris(), source="s3://data/iris.parquet", name="iris")
-    a.log_inputs(rid, [DatasetInput(ds._to_mlflow_entity(), [InputTag("mlflow.data.context", "training")])])
+    tags = [InputTag("mlflow.data.context", "training"), InputTag("split: 80% (seed 1)", "x")]  # free-text key
+    a.log_inputs(rid, [DatasetInput(ds._to_mlflow_entity(), tags)])
     a.set_terminated(rid)
     sync.push(s3["url"], store=str(tmp_path / "a.duckdb"))
     expected = a.get_run(rid).inputs
     sync.pull(s3["url"], store=str(tmp_path / "b.duckdb"))
     assert MlflowClient(str(tmp_path / "b.duckdb")).get_run(rid).inputs == expected
+    assert len(expected.dataset_inputs[0].tags) == 2
     assert MlflowClient(s3["url"]).get_run(rid).inputs == expected  # the read-only bucket client
