@@ -5,11 +5,19 @@ store (default ``./lite_tracker.duckdb``) that many processes can write at once,
 """
 
 from . import entities
+from ._autolog import autolog
 from ._log_model import load_model, log_model
 from ._version import __version__
 from .entities import Experiment, Metric, Param, Run, RunTag, ViewType
 from .errors import LiteTrackerException, MlflowException
 from .sync import disable_sync, enable_sync
+from .tracking._system_metrics import (
+    disable_system_metrics_logging,
+    enable_system_metrics_logging,
+    set_system_metrics_node_id,
+    set_system_metrics_samples_before_logging,
+    set_system_metrics_sampling_interval,
+)
 from .tracking.client import MlflowClient
 from .tracking.fluent import (
     ActiveRun,
@@ -31,6 +39,7 @@ from .tracking.fluent import (
     log_dict,
     log_figure,
     log_image,
+    log_input,
     log_metric,
     log_metrics,
     log_param,
@@ -49,7 +58,7 @@ from .tracking.fluent import (
 
 # Submodules that import heavy libraries load on first use: ``lite_tracker.sklearn.log_model(...)``
 # works after a plain ``import lite_tracker``, and importing lite_tracker stays light.
-_LAZY_SUBMODULES = ("artifacts", "models", "pyfunc", "sklearn")
+_LAZY_SUBMODULES = ("artifacts", "data", "models", "pyfunc", "sklearn")
 
 
 def __getattr__(name: str) -> object:
@@ -73,12 +82,15 @@ __all__ = [
     "ViewType",
     "__version__",
     "active_run",
+    "autolog",
     "create_experiment",
     "delete_experiment",
     "delete_run",
     "delete_tag",
     "disable_sync",
+    "disable_system_metrics_logging",
     "enable_sync",
+    "enable_system_metrics_logging",
     "end_run",
     "entities",
     "flush",
@@ -94,6 +106,7 @@ __all__ = [
     "log_dict",
     "log_figure",
     "log_image",
+    "log_input",
     "log_metric",
     "log_metrics",
     "log_model",
@@ -104,6 +117,9 @@ __all__ = [
     "search_experiments",
     "search_runs",
     "set_experiment",
+    "set_system_metrics_node_id",
+    "set_system_metrics_samples_before_logging",
+    "set_system_metrics_sampling_interval",
     "set_tag",
     "set_tags",
     "set_tracking_uri",

@@ -143,11 +143,57 @@ class RunData:
 
 
 @dataclass(frozen=True)
+class Dataset:
+    """A dataset as recorded with a run's inputs, as MLflow's ``mlflow.entities.Dataset``.
+
+    ``source`` is JSON describing where the data came from (its kind in ``source_type``); ``schema``
+    and ``profile`` are JSON too (None when unknown).
+
+    Example:
+        >>> Dataset("iris", "1a2b3c4d", "local", '{"uri": "/data/iris.csv"}').name
+        'iris'
+    """
+
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str | None = None
+    profile: str | None = None
+
+
+@dataclass(frozen=True)
+class InputTag:
+    """A tag of a run's input, such as ``mlflow.data.context`` = ``"training"``."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class DatasetInput:
+    """A dataset used by a run, with the tags of that use."""
+
+    dataset: Dataset
+    tags: list[InputTag] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """The inputs of a run: ``dataset_inputs`` (``model_inputs`` is always empty: lite_tracker has no
+    logged-model entities)."""
+
+    dataset_inputs: list[DatasetInput] = field(default_factory=list)
+    model_inputs: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Run:
-    """A run: ``info`` plus ``data``."""
+    """A run: ``info``, ``data`` and ``inputs`` (the datasets it used)."""
 
     info: RunInfo
     data: RunData
+    inputs: RunInputs = field(default_factory=RunInputs)
 
     def to_dictionary(self) -> dict[str, Any]:
         """Plain-dict form, like MLflow's ``Run.to_dictionary``."""

@@ -27,6 +27,7 @@ from ..errors import StoreFormatError
 from .layout import Layout
 from .locks import RunLiveness, RWLock, try_exclusive
 from .segments import (
+    DATASET_TABLES,
     EVENT_TABLES,
     EXPERIMENT_TAGS,
     EXPERIMENTS,
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 STALE_TMP_SECONDS = 3600.0
 MAX_FILES_PER_COMPACTION = 5000
 DEFAULT_EXPERIMENT_ID = "0"
@@ -121,7 +122,14 @@ def _migrate_v3(con: duckdb.DuckDBPyConnection, artifact_root: str) -> None:
         con.execute(_ddl(spec.state, _state_columns(spec)))
 
 
-MIGRATIONS: tuple[Callable[[Any, str], None], ...] = (_migrate_v1, _migrate_v2, _migrate_v3)
+def _migrate_v4(con: duckdb.DuckDBPyConnection, artifact_root: str) -> None:
+    """Dataset inputs of runs (``log_input``) and their tags."""
+    for spec in DATASET_TABLES:
+        con.execute(_ddl(spec.events, spec.columns))
+        con.execute(_ddl(spec.state, _state_columns(spec)))
+
+
+MIGRATIONS: tuple[Callable[[Any, str], None], ...] = (_migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4)
 assert len(MIGRATIONS) == FORMAT_VERSION
 
 

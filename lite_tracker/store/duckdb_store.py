@@ -13,7 +13,7 @@ from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from .._ids import new_experiment_id
-from ..entities import Experiment, Metric, Run, RunData, RunInfo
+from ..entities import Dataset, DatasetInput, Experiment, InputTag, Metric, Run, RunData, RunInfo, RunInputs
 from ..errors import ResourceAlreadyExists, ResourceNotFound
 from . import catalog, sandbox
 from .catalog import CompactionResult, Reader
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 Columns = dict[str, list[Any]]
 PUBLIC_VIEWS = ("experiments", "experiment_tags", "runs", "params", "tags", "metrics", "latest_metrics",
                 "registered_models", "registered_model_tags", "model_versions", "model_version_tags",
-                "model_aliases", "stage_transitions")
+                "model_aliases", "stage_transitions", "dataset_inputs", "dataset_input_tags")
 
 
 class DuckDBStore:
@@ -201,6 +201,7 @@ class DuckDBStore:
         ).to_arrow_table()
         for slot, rid, k, number, text in zip(*(t.column(i).to_pylist() for i in range(5))):
             data[rid][slot][k] = number if slot == 0 else text
+        inputs = self._dataset_inputs(con, list(infos))
         runs = []
         for rid in ids:
             r = infos.get(rid)
@@ -212,8 +213,27 @@ class DuckDBStore:
             m, p, t_ = data[rid]
             info = RunInfo(rid, r[1], r[2] or "", r[3] or "", status or "RUNNING", r[5], r[6],
                            r[7] or "active", r[8] or "")
-            runs.append(Run(info, RunData(m, p, t_)))
+            runs.append(Run(info, RunData(m, p, t_), RunInputs(inputs.get(rid, []))))
         return runs
+
+    @staticmethod
+    def _dataset_inputs(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, list[DatasetInput]]:
+        """The dataset inputs of runs, each with its tags, in (name, digest) order."""
+        if not run_ids:
+            return {}
+        rows = con.execute(
+            "SELECT d.run_id, d.dataset_name, d.dataset_digest, d.dataset_source_type, d.dataset_source, "
+            "d.dataset_schema, d.dataset_profile, list(struct_pack(k := t.key, v := t.value) ORDER BY t.key) "
+            "FILTER (WHERE t.key IS NOT NULL) FROM dataset_inputs d LEFT JOIN dataset_input_tags t "
+            "ON t.run_id = d.run_id AND t.dataset_name = d.dataset_name AND t.dataset_digest = d.dataset_digest "
+            "WHERE d.run_id IN (SELECT unnest(?)) GROUP BY ALL ORDER BY d.run_id, d.dataset_name, d.dataset_digest",
+            [run_ids],
+        ).fetchall()
+        out: dict[str, list[DatasetInput]] = {}
+        for rid, name, digest, source_type, source, schema, profile, tags in rows:
+            dataset = Dataset(name, digest, source_type or "", source or "", schema, profile)
+            out.setdefault(rid, []).append(DatasetInput(dataset, [InputTag(t["k"], t["v"]) for t in tags or []]))
+        return out
 
     def get_run(self, run_id: str) -> Run:
         runs = self.get_runs([run_id])

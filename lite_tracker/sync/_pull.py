@@ -24,6 +24,7 @@ from ..bucket.untrusted import commit_tables, read_commits, read_tables, skip_co
 from ..errors import InvalidParameterValue, ResourceNotFound
 from ..store.catalog import DEFAULT_EXPERIMENT_ID
 from ..store.segments import (
+    DATASET_TABLES,
     EXPERIMENT_TAGS,
     EXPERIMENTS,
     METRICS,
@@ -146,7 +147,7 @@ def _without_default_experiment(tables: dict[str, pa.Table]) -> dict[str, pa.Tab
 # Tables whose rows change an object, by the object's table (see _local.OBJECT_TABLES) and id column.
 _CHANGES = {
     EXPERIMENTS.events: (EXPERIMENTS, EXPERIMENT_TAGS),
-    RUNS.events: (RUNS, PARAMS, TAGS, METRICS),
+    RUNS.events: (RUNS, PARAMS, TAGS, METRICS, *DATASET_TABLES),
     REGISTERED_MODELS.events: REGISTRY_TABLES,
 }
 

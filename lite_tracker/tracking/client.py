@@ -20,6 +20,7 @@ from .. import _validation as v
 from .._ids import time_sortable_hex
 from .._remote import is_remote
 from ..entities import (
+    DatasetInput,
     Experiment,
     FileInfo,
     LifecycleStage,
@@ -40,7 +41,7 @@ from ..store.artifacts import ArtifactRepository, check_artifact_path
 from ..store.buffer import WriteBuffer
 from ..store.duckdb_store import DuckDBStore
 from ..store.sandbox import DEFAULT_TIMEOUT
-from ..store.segments import EXPERIMENT_TAGS, PARAMS, RUNS, TAGS
+from ..store.segments import DATASET_INPUT_TAGS, DATASET_INPUTS, EXPERIMENT_TAGS, PARAMS, RUNS, TAGS
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -386,7 +387,7 @@ class MlflowClient(RegistryClient):
         """Log one metric point (``step`` defaults to 0, ``timestamp`` to now in ms).
 
         ``dataset_name``, ``dataset_digest`` and ``model_id`` are MLflow 3 keywords, accepted and not
-        recorded (lite_tracker has no dataset or logged-model entities). Any other keyword raises
+        recorded (metrics are not linked to datasets or logged models here). Any other keyword raises
         ``TypeError``, so a typo such as ``stpe=5`` cannot silently log at step 0.
         """
         state = self._b.runs.get(run_id)
@@ -479,6 +480,56 @@ class MlflowClient(RegistryClient):
             self._b.buffer.add_metrics(run_id, m_keys, m_values, m_ts, m_steps)
         if synchronous:
             self._b.buffer.flush()
+
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput] | None = None,
+                   models: Sequence[Any] | None = None) -> None:
+        """Record datasets a run used, with their tags (``mlflow.data.context`` = ``"training"`` ...).
+
+        As in MLflow, a dataset already recorded for the run (same name and digest) is left as it is.
+
+        Args:
+            run_id: The run.
+            datasets: :class:`~lite_tracker.entities.DatasetInput` entries (build them with
+                ``lite_tracker.data`` and ``lite_tracker.log_input``).
+            models: MLflow 3's logged-model inputs; lite_tracker has no logged models, so only
+                ``None`` or an empty list is accepted.
+
+        Raises:
+            InvalidParameterValue: A field is missing or over MLflow's limit, or ``models`` is given.
+
+        Example:
+            >>> ds = lite_tracker.data.from_pandas(df, name="iris")  # doctest: +SKIP
+            >>> client.log_inputs(run_id, [DatasetInput(ds._to_mlflow_entity())])  # doctest: +SKIP
+        """
+        if models:
+            raise InvalidParameterValue("log_inputs(models=...) is not supported: lite_tracker has no logged-model "
+                                        "entities. Log models with lite_tracker.<flavor>.log_model.")
+        self._active_state(run_id)
+        rows, tag_rows = [], []
+        seq = self._store.clock()
+        for item in datasets or ():
+            if not isinstance(item, DatasetInput):
+                raise InvalidParameterValue(f"log_inputs takes DatasetInput entries, got {type(item).__name__}.")
+            d = item.dataset
+            name = v.validate_dataset_field("name", d.name, v.MAX_DATASET_NAME_SIZE)
+            digest = v.validate_dataset_field("digest", d.digest, v.MAX_DATASET_DIGEST_SIZE)
+            rows.append((run_id, name, digest,
+                         v.validate_dataset_field("source_type", d.source_type, v.MAX_DATASET_SOURCE_SIZE),
+                         v.validate_dataset_field("source", d.source, v.MAX_DATASET_SOURCE_SIZE),
+                         v.validate_dataset_field("schema", d.schema, v.MAX_DATASET_SCHEMA_SIZE, required=False),
+                         v.validate_dataset_field("profile", d.profile, v.MAX_DATASET_PROFILE_SIZE, required=False),
+                         seq))
+            for tag in item.tags:
+                tag_rows.append((run_id, name, digest,
+                                 v.validate_dataset_field("tag key", tag.key, v.MAX_INPUT_TAG_KEY_SIZE),
+                                 v.validate_dataset_field("tag value", tag.value, v.MAX_INPUT_TAG_VALUE_SIZE,
+                                                          required=False) or "", seq))
+        if not rows:
+            return
+        known = set(self._read().rows(
+            "SELECT dataset_name, dataset_digest FROM dataset_inputs WHERE run_id = ?", [run_id]))
+        self._b.buffer.add_events(DATASET_INPUTS.events, [r for r in rows if (r[1], r[2]) not in known])
+        self._b.buffer.add_events(DATASET_INPUT_TAGS.events, [r for r in tag_rows if (r[1], r[2]) not in known])
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of one metric of a run, ordered by step then timestamp."""

@@ -17,11 +17,12 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..entities import Experiment, Param, Run, RunTag, ViewType
+from ..entities import DatasetInput, Experiment, InputTag, Param, Run, RunTag, ViewType
 from ..entities.model_registry import ModelVersion
 from ..errors import InvalidParameterValue, LiteTrackerException
 from ..settings import TRACKING_URI_ENV, current_user
 from ..store.sandbox import DEFAULT_TIMEOUT
+from . import _system_metrics
 from ._state import state
 from .client import MlflowClient, flush_all
 
@@ -39,7 +40,7 @@ class ActiveRun(Run):
     """
 
     def __init__(self, run: Run) -> None:
-        super().__init__(run.info, run.data)
+        super().__init__(run.info, run.data, run.inputs)
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -64,6 +65,7 @@ active_runs: ContextVar[tuple[ActiveRun, ...]] = ContextVar("lite_tracker_active
 def _end_started_runs(status: str) -> None:
     """End every run the fluent API started and did not end yet (at exit or on a signal)."""
     for run_id, client in reversed(list(state.started.items())):
+        _system_metrics.stop_monitor(run_id)
         try:
             client.set_terminated(run_id, status)
         except Exception as e:  # the process is going down: report, go on with the others
@@ -209,6 +211,10 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
               description: str | None = None, log_system_metrics: bool | None = None) -> ActiveRun:
     """Start a run (or resume ``run_id``) and make it active; use it as a context manager.
 
+    ``log_system_metrics=True`` samples CPU, memory, disk, network (and GPU) use in a background thread
+    until the run ends; None follows ``enable_system_metrics_logging()`` /
+    ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING``.
+
     Example:
         >>> with start_run(run_name="baseline") as run:  # doctest: +SKIP
         ...     log_param("lr", 0.01)
@@ -220,6 +226,9 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
             "current run with lite_tracker.end_run(). To start a nested run, call start_run with nested=True",
             "INVALID_STATE",
         )
+    system_metrics = _system_metrics.enabled_by_env() if log_system_metrics is None else bool(log_system_metrics)
+    if system_metrics:
+        _system_metrics.check_available()
     client = _client()
     parent = parent_run_id or (stack[-1].info.run_id if nested and stack else None)
     extra = dict(tags or {})
@@ -247,6 +256,8 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
     _install_hooks()
     state.started[run.info.run_id] = client
     active_runs.set(stack + (active,))
+    if system_metrics:
+        _system_metrics.start_monitor(client, run.info.run_id)
     return active
 
 
@@ -258,6 +269,7 @@ def end_run(status: str = "FINISHED") -> None:
     run = stack[-1]
     active_runs.set(stack[:-1])
     client = state.started.pop(run.info.run_id, None) or _client()
+    _system_metrics.stop_monitor(run.info.run_id)
     client.set_terminated(run.info.run_id, status)
     state.last_run_id = run.info.run_id
 
@@ -417,6 +429,38 @@ def get_artifact_uri(artifact_path: str | None = None) -> str:
 def flush() -> None:
     """Make everything logged so far in this process durable (all stores)."""
     flush_all()
+
+
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+
+
+def log_input(dataset: Any = None, context: str | None = None, tags: dict[str, str] | None = None,
+              model: Any = None) -> None:
+    """Record that the active run (started if none) used ``dataset``, as MLflow's ``log_input``.
+
+    Args:
+        dataset: A dataset from :mod:`lite_tracker.data` (``from_pandas``, ``from_numpy``).
+        context: What the run used it for (``"training"``, ``"eval"``...), stored as the input tag
+            ``mlflow.data.context`` and searchable as ``datasets.context``.
+        tags: More input tags.
+        model: MLflow 3's logged-model input; not supported (lite_tracker has no logged models).
+
+    Example:
+        >>> ds = lite_tracker.data.from_pandas(df, source="data/iris.csv", name="iris")  # doctest: +SKIP
+        >>> lite_tracker.log_input(ds, context="training")  # doctest: +SKIP
+    """
+    if model is not None:
+        raise InvalidParameterValue("log_input(model=...) is not supported: lite_tracker has no logged-model "
+                                    "entities. Log models with lite_tracker.<flavor>.log_model.")
+    to_entity = getattr(dataset, "_to_mlflow_entity", None)
+    if to_entity is None:
+        raise InvalidParameterValue(
+            "log_input needs a dataset from lite_tracker.data (from_pandas, from_numpy), "
+            f"got {type(dataset).__name__}.")
+    input_tags = [InputTag(k, v) for k, v in (tags or {}).items()]
+    if context is not None:
+        input_tags.append(InputTag(DATASET_CONTEXT_TAG, context))
+    _client().log_inputs(_run_id(), [DatasetInput(to_entity(), input_tags)])
 
 
 # ---------------------------------------------------------------- search
