@@ -14,6 +14,7 @@ RESOURCE_ALREADY_EXISTS = "RESOURCE_ALREADY_EXISTS"
 INVALID_STATE = "INVALID_STATE"
 BAD_REQUEST = "BAD_REQUEST"
 TEMPORARILY_UNAVAILABLE = "TEMPORARILY_UNAVAILABLE"
+NOT_IMPLEMENTED = "NOT_IMPLEMENTED"
 
 _HTTP_STATUS = {
     INTERNAL_ERROR: 500,
@@ -23,6 +24,7 @@ _HTTP_STATUS = {
     RESOURCE_DOES_NOT_EXIST: 404,
     RESOURCE_ALREADY_EXISTS: 400,
     TEMPORARILY_UNAVAILABLE: 503,
+    NOT_IMPLEMENTED: 501,
 }
 
 
@@ -113,3 +115,19 @@ class SyncError(LiteTrackerException):
     """Pushing to or pulling from a shared bucket failed; the local store is unchanged."""
 
     default_code = TEMPORARILY_UNAVAILABLE
+
+
+class NotSupported(LiteTrackerException, AttributeError):
+    """An MLflow name lite_tracker does not implement (``mlflow.tracing``, ``mlflow.genai``, ...).
+
+    Also an ``AttributeError``, so ``hasattr(lite_tracker, "genai")`` is False, as for any missing name.
+
+    Example:
+        >>> try:
+        ...     raise NotSupported("lite_tracker does not support mlflow.genai yet")
+        ... except AttributeError as e:
+        ...     e.error_code
+        'NOT_IMPLEMENTED'
+    """
+
+    default_code = NOT_IMPLEMENTED

@@ -16,7 +16,6 @@ import pytest
 
 import lite_tracker as mlflow
 from lite_tracker import MlflowClient
-from lite_tracker.errors import InvalidParameterValue
 
 MODULES = ("lite_tracker", "lite_tracker.sklearn", "lite_tracker.pyfunc", "lite_tracker.models", "lite_tracker.sync")
 
@@ -168,11 +167,12 @@ def test_ignored_mlflow_keywords_do_not_change_what_is_logged(client: MlflowClie
     assert client.create_model_version("m", f"runs:/{rid}/model", model_id="m-1").version == 1
 
 
-def test_image_series_keywords_are_refused_not_dropped(client: MlflowClient) -> None:
+def test_conflicting_image_keywords_are_type_errors_as_in_mlflow(client: MlflowClient) -> None:
     mlflow.set_tracking_uri(client.tracking_uri)
     image = np.zeros((2, 2, 3), dtype=np.uint8)
-    with mlflow.start_run():
-        with pytest.raises(InvalidParameterValue, match="artifact_file"):
-            mlflow.log_image(image, key="sample", step=1)
-        with pytest.raises(InvalidParameterValue, match="step and timestamp"):
+    with mlflow.start_run() as run:
+        with pytest.raises(TypeError, match="cannot be used in conjunction"):
             mlflow.log_image(image, "a.png", step=1)
+        with pytest.raises(TypeError, match="exactly one of `artifact_file` or `key`"):
+            mlflow.log_image(image)
+    assert client.list_artifacts(run.info.run_id) == []
