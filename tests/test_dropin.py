@@ -97,6 +97,14 @@ def test_max_results_none_is_mlflows_error(client: MlflowClient) -> None:
     assert len(client.search_experiments(max_results=None)) == 1  # None means every experiment there
 
 
+def test_negative_end_time_is_refused_and_the_run_stays_open(client: MlflowClient) -> None:
+    rid = client.create_run("0").info.run_id
+    with pytest.raises(InvalidParameterValue, match="end_time") as e:
+        client.set_terminated(rid, end_time=-5)
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert client.get_run(rid).info.status == "RUNNING"
+
+
 def test_search_runs_of_unknown_experiment_names_is_empty(fluent) -> None:  # type: ignore[no-untyped-def]
     with mlflow.start_run():
         pass
