@@ -56,6 +56,14 @@ def test_nested_start_run_under_mlflow_run_id_creates_a_child(fluent, monkeypatc
     assert "MLFLOW_RUN_ID" not in os.environ  # resumed once, as MLflow does
 
 
+def test_nested_start_run_in_a_process_given_mlflow_run_id(fluent, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    outer = MlflowClient().create_run("0")
+    monkeypatch.setenv("MLFLOW_RUN_ID", outer.info.run_id)
+    with mlflow.start_run(nested=True) as child:
+        assert child.info.run_id != outer.info.run_id
+    assert mlflow.get_parent_run(child.info.run_id).info.run_id == outer.info.run_id
+
+
 def test_last_active_run_is_per_thread(fluent) -> None:  # type: ignore[no-untyped-def]
     with mlflow.start_run() as main_run:
         pass

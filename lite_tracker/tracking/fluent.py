@@ -262,7 +262,9 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
             "INVALID_STATE",
         )
     client = _client()
-    parent = parent_run_id or (stack[-1].info.run_id if nested and stack else None)
+    parent = parent_run_id
+    if nested and not parent:  # the active run, else (as in MLflow) the run MLFLOW_RUN_ID names
+        parent = stack[-1].info.run_id if stack else os.environ.get("MLFLOW_RUN_ID") or None
     extra = dict(tags or {})
     if parent:
         extra["mlflow.parentRunId"] = parent
