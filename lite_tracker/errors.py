@@ -125,3 +125,19 @@ class SyncError(LiteTrackerException):
     """Pushing to or pulling from a shared bucket failed; the local store is unchanged."""
 
     default_code = TEMPORARILY_UNAVAILABLE
+
+
+class NotSupported(LiteTrackerException, AttributeError):
+    """An MLflow name lite_tracker does not implement (``mlflow.tracing``, ``mlflow.genai``, ...).
+
+    Also an ``AttributeError``, so ``hasattr(lite_tracker, "genai")`` is False, as for any missing name.
+
+    Example:
+        >>> try:
+        ...     raise NotSupported("lite_tracker does not support mlflow.genai yet")
+        ... except AttributeError as e:
+        ...     e.error_code
+        'NOT_IMPLEMENTED'
+    """
+
+    default_code = NOT_IMPLEMENTED

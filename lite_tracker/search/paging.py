@@ -81,11 +81,10 @@ def validate_max_results(n: object, maximum: int = SEARCH_MAX_RESULTS_THRESHOLD)
         >>> validate_max_results(1000)
         1000
     """
-    prefix = "Invalid value for request parameter max_results."
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise InvalidParameterValue(f"{prefix} It must be an integer, but got value {n!r}")
-    if n < 1:
-        raise InvalidParameterValue(f"{prefix} It must be at least 1, but got value {n}")
+    # MLflow's wording, which its users and tests match on.
+    prefix = f"Invalid value {n!r} for parameter 'max_results' supplied."
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise InvalidParameterValue(f"{prefix} It must be a positive integer")
     if n > maximum:
-        raise InvalidParameterValue(f"{prefix} It must be at most {maximum}, but got value {n}")
+        raise InvalidParameterValue(f"{prefix} It must be at most {maximum}")
     return n

@@ -407,8 +407,10 @@ def _fold_pending(con: duckdb.DuckDBPyConnection, layout: Layout, checks: Segmen
                 rows += _fold_table(con, spec, f"SELECT {', '.join(spec.column_names)} FROM new_events_segments "
                                                f"WHERE \"table\" = {_q(spec.events)}")
         if found["metrics"]:
-            rows += _fold_table(con, METRICS, f"SELECT {', '.join(METRICS.column_names)} FROM new_metrics_segments "
-                                              "ORDER BY run_id, key, step")
+            # A point logged twice in the segments folded together is stored once (MLflow's metric key
+            # is the whole point); readers drop repeats across compactions (DuckDBStore.metric_history).
+            rows += _fold_table(con, METRICS, f"SELECT DISTINCT {', '.join(METRICS.column_names)} "
+                                              "FROM new_metrics_segments ORDER BY run_id, key, step")
         con.execute("INSERT INTO compacted SELECT unnest(?)", [names])
         con.execute("COMMIT")
     except BaseException:

@@ -246,7 +246,9 @@ class DuckDBStore:
         unknown run)."""
         with self.reader.session() as con:
             cols = con.execute(
-                "SELECT value, timestamp, step FROM metrics WHERE run_id = ? AND key = ? ORDER BY step, timestamp",
+                # DISTINCT: a point (step, timestamp, value) logged twice is one point, as in MLflow.
+                "SELECT DISTINCT value, timestamp, step FROM metrics WHERE run_id = ? AND key = ? "
+                "ORDER BY step, timestamp, value",
                 [run_id, key],
             ).fetchnumpy()
             if not len(cols["value"]) and not con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchall():
@@ -271,7 +273,7 @@ class DuckDBStore:
         """
         where = "run_id IN (SELECT unnest(?))" + (" AND key IN (SELECT unnest(?))" if keys is not None else "")
         params: list[Any] = [list(run_ids)] + ([list(keys)] if keys is not None else [])
-        select = f"SELECT run_id, key, step, timestamp, value FROM metrics WHERE {where}"
+        select = f"SELECT DISTINCT run_id, key, step, timestamp, value FROM metrics WHERE {where}"
         if max_points is not None:
             params.insert(0, max(1, max_points // 2))
             select = (

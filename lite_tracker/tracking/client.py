@@ -9,6 +9,8 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import posixpath
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -44,9 +46,11 @@ from ..store.sandbox import DEFAULT_TIMEOUT
 from ..store.segments import DATASET_INPUT_TAGS, DATASET_INPUTS, EXPERIMENT_TAGS, PARAMS, RUNS, TAGS
 
 if TYPE_CHECKING:
+    import pandas as pd
     import pyarrow as pa
 
 _RUN_NAME_TAG = "mlflow.runName"
+_LOGGED_ARTIFACTS = "mlflow.loggedArtifacts"
 _FLOAT = frozenset((float,))
 _EXPERIMENT_CACHE_SECONDS = 10.0
 
@@ -130,6 +134,32 @@ if hasattr(os, "register_at_fork"):
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+class RunOperations:
+    """What ``synchronous=False`` returns, as MLflow's ``RunOperations``: the call returned at once and
+    ``wait()`` blocks until what it logged is durable.
+
+    Example:
+        >>> ops = client.log_metric(run_id, "loss", 0.5, synchronous=False)  # doctest: +SKIP
+        >>> ops.wait()  # doctest: +SKIP
+    """
+
+    def __init__(self, client: MlflowClient) -> None:
+        self._client = client
+
+    def wait(self) -> None:
+        """Block until everything logged so far to this store is durable."""
+        self._client.flush()
+
+
+def logging_result(client: MlflowClient, synchronous: bool | None) -> RunOperations | None:
+    """Finish a logging call: flush when ``synchronous`` is True, hand back a :class:`RunOperations`
+    when it is False, return None (buffered, flushed in the background) when it is None."""
+    if synchronous:
+        client.flush()
+        return None
+    return RunOperations(client) if synchronous is False else None
 
 
 class MlflowClient(RegistryClient):
@@ -383,12 +413,13 @@ class MlflowClient(RegistryClient):
 
     def log_metric(self, run_id: str, key: str, value: float, timestamp: int | None = None,
                    step: int | None = None, synchronous: bool | None = None, dataset_name: str | None = None,
-                   dataset_digest: str | None = None, model_id: str | None = None) -> None:
+                   dataset_digest: str | None = None, model_id: str | None = None) -> RunOperations | None:
         """Log one metric point (``step`` defaults to 0, ``timestamp`` to now in ms).
 
         ``dataset_name``, ``dataset_digest`` and ``model_id`` are MLflow 3 keywords, accepted and not
         recorded (metrics are not linked to datasets or logged models here). Any other keyword raises
-        ``TypeError``, so a typo such as ``stpe=5`` cannot silently log at step 0.
+        ``TypeError``, so a typo such as ``stpe=5`` cannot silently log at step 0. With
+        ``synchronous=False`` it returns a :class:`RunOperations` whose ``wait()`` makes the point durable.
         """
         state = self._b.runs.get(run_id)
         if state is None or state.lifecycle_stage != LifecycleStage.ACTIVE:
@@ -398,8 +429,9 @@ class MlflowClient(RegistryClient):
         ts = _now_ms() if timestamp is None else v.validate_int(timestamp, "timestamp", key, 0)
         st = v.validate_step(step, key)
         self._b.buffer.add_metric(run_id, key, value, ts, st)
-        if synchronous:
-            self._b.buffer.flush()
+        if synchronous is None:
+            return None
+        return logging_result(self, synchronous)
 
     def log_metrics_dict(self, run_id: str, metrics: dict[str, Any], step: int | None = None,
                          timestamp: int | None = None) -> None:
@@ -424,13 +456,24 @@ class MlflowClient(RegistryClient):
         self._b.buffer.add_metrics(run_id, keys, values, ts, st)
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
-        """Log a param; returns ``value``. Params are immutable: a different value raises."""
-        self.log_batch(run_id, params=[Param(key, value)], synchronous=synchronous)
-        return value
+        """Log a param; returns ``value`` (a :class:`RunOperations` with ``synchronous=False``). Params
+        are immutable: a different value raises."""
+        ops = self.log_batch(run_id, params=[Param(key, value)], synchronous=synchronous)
+        return value if ops is None else ops
 
-    def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
+    def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> RunOperations | None:
         """Set a tag (last write wins); ``mlflow.runName`` also renames the run."""
-        self.log_batch(run_id, tags=[RunTag(key, value)], synchronous=synchronous)
+        return self.log_batch(run_id, tags=[RunTag(key, value)], synchronous=synchronous)
+
+    def get_parent_run(self, run_id: str) -> Run | None:
+        """The run whose ``mlflow.parentRunId`` tag names, or None for a top-level run.
+
+        Example:
+            >>> client.get_parent_run(child.info.run_id).info.run_id == parent.info.run_id  # doctest: +SKIP
+            True
+        """
+        parent = self.get_run(run_id).data.tags.get("mlflow.parentRunId")
+        return self.get_run(parent) if parent else None
 
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove a tag (RESOURCE_DOES_NOT_EXIST if the run has no such tag)."""
@@ -440,8 +483,9 @@ class MlflowClient(RegistryClient):
         self._b.buffer.add_events(TAGS.events, [(run_id, key, None, self._store.clock())])
 
     def log_batch(self, run_id: str, metrics: Sequence[Metric] = (), params: Sequence[Param] = (),
-                  tags: Sequence[RunTag] = (), synchronous: bool | None = None) -> None:
-        """Log metrics, params and tags together; all are validated before anything is written."""
+                  tags: Sequence[RunTag] = (), synchronous: bool | None = None) -> RunOperations | None:
+        """Log metrics, params and tags together; all are validated before anything is written. A tag
+        key given twice keeps its last value, as in MLflow."""
         state = self._active_state(run_id)
         m_keys, m_values, m_ts, m_steps = [], [], [], []
         for m in metrics:
@@ -465,7 +509,7 @@ class MlflowClient(RegistryClient):
                     f"value='{old}' for run ID='{run_id}'. Attempted logging new value '{text}'."
                 )
             new_params[key] = text
-        tag_rows = [v.validate_tag(t.key, t.value) for t in tags]
+        tag_rows = list(dict(v.validate_tag(t.key, t.value) for t in tags).items())
         seq = self._store.clock()
         fresh = [(run_id, k, val, seq) for k, val in new_params.items() if k not in state.params]
         if fresh:
@@ -478,8 +522,7 @@ class MlflowClient(RegistryClient):
                 self._run_event(run_id, run_name=names[-1])
         if m_keys:
             self._b.buffer.add_metrics(run_id, m_keys, m_values, m_ts, m_steps)
-        if synchronous:
-            self._b.buffer.flush()
+        return logging_result(self, synchronous)
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput] | None = None,
                    models: Sequence[Any] | None = None) -> None:
@@ -585,8 +628,13 @@ class MlflowClient(RegistryClient):
         return ArtifactRepository(self._state(v.validate_run_id(run_id)).artifact_uri)
 
     def log_artifact(self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
-        """Copy a local file into the run's artifacts (under ``artifact_path``)."""
-        self._artifacts(run_id).log_artifact(local_path, artifact_path)
+        """Copy a local file, or a folder with everything in it, into the run's artifacts (under
+        ``artifact_path``); a folder keeps its name, as in MLflow."""
+        if Path(local_path).is_dir():
+            target = posixpath.join(check_artifact_path(artifact_path), Path(local_path).resolve().name)
+            self._artifacts(run_id).log_artifacts(local_path, target)
+        else:
+            self._artifacts(run_id).log_artifact(local_path, artifact_path)
 
     def log_artifacts(self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
         """Copy a local folder's contents into the run's artifacts."""
@@ -599,14 +647,15 @@ class MlflowClient(RegistryClient):
         self._artifacts(run_id).write_bytes(text.encode("utf-8"), artifact_file)
 
     def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
-        """Save a JSON-serializable object as ``.json`` (or YAML for ``.yaml``/``.yml`` if PyYAML is there)."""
+        """Save a JSON-serializable object as JSON, or as YAML for a ``.yaml``/``.yml`` file name."""
         ext = os.path.splitext(artifact_file)[1].lower()
         if ext in (".yaml", ".yml"):
+            import yaml
+
             try:
-                import yaml
-            except ImportError as e:
-                raise InvalidParameterValue("Logging a dict as YAML needs PyYAML (`pip install pyyaml`).") from e
-            text = yaml.safe_dump(dictionary, sort_keys=False)
+                text = yaml.safe_dump(dictionary, sort_keys=False)
+            except yaml.YAMLError as e:
+                raise InvalidParameterValue(f"Cannot log dict as YAML: {e}") from e
         else:
             try:
                 text = json.dumps(dictionary, indent=2)
@@ -614,17 +663,118 @@ class MlflowClient(RegistryClient):
                 raise InvalidParameterValue(f"Cannot log dict as JSON: {e}") from e
         self.log_text(run_id, text, artifact_file)
 
-    def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
-        """Save a matplotlib or plotly figure (format from the file name)."""
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str, *,
+                   save_kwargs: dict[str, Any] | None = None) -> None:
+        """Save a matplotlib or plotly figure (format from the file name; ``save_kwargs`` go to its
+        save method)."""
         from ._media import figure_bytes
 
-        self._artifacts(run_id).write_bytes(figure_bytes(figure, artifact_file), artifact_file)
+        self._artifacts(run_id).write_bytes(figure_bytes(figure, artifact_file, save_kwargs), artifact_file)
 
-    def log_image(self, run_id: str, image: Any, artifact_file: str) -> None:
-        """Save a PIL image or numpy array as an image file."""
-        from ._media import image_bytes
+    def log_image(self, run_id: str, image: Any, artifact_file: str | None = None, key: str | None = None,
+                  step: int | None = None, timestamp: int | None = None,
+                  synchronous: bool | None = None) -> None:
+        """Save an image, as MLflow does: either one file (``artifact_file``), or one point of an image
+        series (``key``, ``step``, ``timestamp``) stored as MLflow stores it (see ``_media``).
 
-        self._artifacts(run_id).write_bytes(image_bytes(image, artifact_file), artifact_file)
+        Args:
+            run_id: The run.
+            image: A numpy array, a PIL image or an :class:`~lite_tracker.Image`.
+            artifact_file: Where to save a single image, e.g. ``"images/sample.png"``.
+            key: The series name (letters, digits, ``_ - . /`` and space).
+            step: The series step (default 0).
+            timestamp: Milliseconds since the epoch (default now).
+            synchronous: Accepted for MLflow compatibility; the files are written before the call returns.
+
+        Raises:
+            TypeError: ``artifact_file`` together with ``key``/``step``/``timestamp``, or neither
+                ``artifact_file`` nor ``key`` (MLflow's errors), or an unsupported image type.
+        """
+        from ._media import image_bytes, series_files
+
+        if artifact_file is not None and any(arg is not None for arg in (key, step, timestamp)):
+            raise TypeError(
+                "The `artifact_file` parameter cannot be used in conjunction with `key`, `step`, or `timestamp` "
+                "parameters. Please ensure that `artifact_file` is specified alone, without any of these "
+                "conflicting parameters."
+            )
+        if artifact_file is None and key is None:
+            raise TypeError(
+                "Invalid arguments: Please specify exactly one of `artifact_file` or `key`. Use `key` to log "
+                "dynamic image charts or `artifact_file` for saving static images."
+            )
+        repo = self._artifacts(run_id)
+        if artifact_file is not None:
+            repo.write_bytes(image_bytes(image, artifact_file), artifact_file)
+            return
+        st = v.validate_step(step, "image")
+        ts = _now_ms() if timestamp is None else v.validate_int(timestamp, "timestamp", "image", 0)
+        for path, data in series_files(image, key, st, ts):  # type: ignore[arg-type]
+            repo.write_bytes(data, path)
+        self.set_tag(run_id, "mlflow.loggedImages", True)
+
+    def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
+        """Save a dict of columns or a pandas DataFrame as a JSON table artifact, as MLflow's
+        ``log_table``; rows logged again to the same file are appended to it.
+
+        Raises:
+            InvalidParameterValue: ``artifact_file`` does not end in ``.json``, or ``data`` is neither a
+                dict nor a DataFrame.
+        """
+        import pandas as pd
+
+        if not isinstance(artifact_file, str) or not artifact_file.endswith(".json"):
+            raise InvalidParameterValue(f"Table artifact_file must end with .json, got {artifact_file!r}.")
+        if isinstance(data, dict):
+            data = pd.DataFrame.from_dict(data)
+        elif not isinstance(data, pd.DataFrame):
+            raise InvalidParameterValue(f"data must be a dict or a pandas DataFrame, got {type(data).__name__}.")
+        logged = json.loads(self.get_run(run_id).data.tags.get(_LOGGED_ARTIFACTS, "[]"))
+        entry = {"path": artifact_file, "type": "table"}
+        if entry in logged:
+            data = pd.concat([self._read_table(run_id, artifact_file), data], ignore_index=True)
+        self.log_text(run_id, data.to_json(orient="split", index=False, date_format="iso"), artifact_file)
+        if entry not in logged:
+            self.set_tag(run_id, _LOGGED_ARTIFACTS, json.dumps([*logged, entry]))
+
+    def _read_table(self, run_id: str, artifact_file: str) -> pd.DataFrame:
+        import pandas as pd
+
+        with tempfile.TemporaryDirectory() as tmp:
+            local = self.download_artifacts(run_id, artifact_file, tmp)
+            return pd.read_json(local, orient="split")
+
+    def load_table(self, experiment_id: str, artifact_file: str, run_ids: list[str] | None = None,
+                   extra_columns: list[str] | None = None) -> pd.DataFrame:
+        """The table ``artifact_file`` logged by :meth:`log_table`, from ``run_ids`` (default: every run
+        of the experiment that logged it), concatenated; ``extra_columns`` such as ``["run_id"]`` add
+        run attributes as columns.
+
+        Raises:
+            LiteTrackerException: RESOURCE_DOES_NOT_EXIST when no run has that table.
+        """
+        import pandas as pd
+
+        if run_ids is None:
+            runs = self.search_runs([experiment_id], max_results=50_000)
+            entry = {"path": artifact_file, "type": "table"}
+            run_ids = [r.info.run_id for r in runs
+                       if entry in json.loads(r.data.tags.get(_LOGGED_ARTIFACTS, "[]"))]
+        frames = []
+        for rid in run_ids:
+            try:
+                frame = self._read_table(rid, artifact_file)
+            except ResourceNotFound:
+                continue
+            for column in extra_columns or ():
+                info = self.get_run(rid).info
+                if not hasattr(info, column):
+                    raise InvalidParameterValue(f"Unknown extra column {column!r}: use a run attribute such as run_id.")
+                frame[column] = getattr(info, column)
+            frames.append(frame)
+        if not frames:
+            raise ResourceNotFound("No runs found with the corresponding table artifact.")
+        return pd.concat(frames, ignore_index=True)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         """Files and folders directly under ``path`` in the run's artifacts."""
