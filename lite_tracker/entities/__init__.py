@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar
 
+from . import _html
+
 T = TypeVar("T")
 
 
@@ -160,6 +162,10 @@ class Run:
             },
         }
 
+    def _repr_html_(self) -> str:
+        """A compact table for notebooks: info, latest metrics, params, tags."""
+        return _html.run(self)
+
 
 @dataclass(frozen=True)
 class Experiment:
@@ -172,6 +178,10 @@ class Experiment:
     tags: dict[str, str] = field(default_factory=dict)
     creation_time: int | None = None
     last_update_time: int | None = None
+
+    def _repr_html_(self) -> str:
+        """A compact table for notebooks."""
+        return _html.experiment(self)
 
 
 @dataclass(frozen=True)
@@ -189,3 +199,7 @@ class PagedList(list[T], Generic[T]):
     def __init__(self, items: list[T] | Iterator[T], token: str | None) -> None:
         super().__init__(items)
         self.token = token
+
+    def _repr_html_(self) -> str | None:
+        """A table of the runs, experiments, models or versions in the list (plain repr otherwise)."""
+        return _html.listing(self)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidParameterValue
+from . import _html
 
 
 class ModelVersionStages:
@@ -129,6 +130,10 @@ class ModelVersion:
     run_link: str | None = None
     aliases: list[str] = field(default_factory=list)
 
+    def _repr_html_(self) -> str:
+        """A compact table for notebooks."""
+        return _html.version(self)
+
 
 @dataclass(frozen=True)
 class RegisteredModel:
@@ -148,6 +153,10 @@ class RegisteredModel:
     latest_versions: list[ModelVersion] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, int] = field(default_factory=dict)
+
+    def _repr_html_(self) -> str:
+        """A compact table for notebooks, with the latest version per stage."""
+        return _html.model(self)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..entities import Experiment, Param, Run, RunTag, ViewType
+from ..entities import Experiment, PagedList, Param, Run, RunTag, ViewType
 from ..entities.model_registry import ModelVersion
 from ..errors import InvalidParameterValue, LiteTrackerException
 from ..settings import TRACKING_URI_ENV, current_user
@@ -449,7 +449,7 @@ def search_runs(experiment_ids: list[str] | None = None, filter_string: str = ""
             token = page.token
             if token is None:
                 break
-        return out
+        return PagedList(out, None)  # a list that renders as a table in notebooks
     if output_format != "pandas":
         raise InvalidParameterValue(f"Unsupported output format {output_format!r}: use 'pandas' or 'list'.")
     table = client.search_runs_arrow(ids, filter_string, run_view_type, max_results, order_by)
