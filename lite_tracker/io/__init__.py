@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+from ._export import FORMATS, ExportResult, export
 from ._import import ImportProgress, ImportResult, import_mlflow
 
-__all__ = ["ImportProgress", "ImportResult", "import_mlflow"]
+__all__ = ["FORMATS", "ExportResult", "ImportProgress", "ImportResult", "export", "import_mlflow"]
