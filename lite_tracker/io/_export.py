@@ -11,9 +11,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._remote import is_remote
 from .._version import __version__
 from ..entities import ViewType
 from ..errors import InvalidParameterValue, ResourceNotFound
+from ..settings import resolve_settings, tracking_uri_from_env
 from ..tracking.client import MlflowClient
 
 if TYPE_CHECKING:
@@ -120,7 +122,13 @@ def export(path: str | os.PathLike[str], format: str = "parquet", experiment: st
     out = Path(path)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InvalidParameterValue(f"{str(out)!r} already exists and is not an empty folder: give a new path.")
-    client = MlflowClient(os.fspath(store) if store is not None else None)
+    uri = os.fspath(store) if store is not None else tracking_uri_from_env()
+    if not (uri and is_remote(uri)):
+        found = resolve_settings(uri).store_path
+        if not found.exists():
+            raise ResourceNotFound(f"No store at {str(found)!r}: check --store (or LITE_TRACKER_URI); exporting "
+                                   "never creates a store.")
+    client = MlflowClient(uri)
     client.flush()
     st = client._store
     run_ids = _select(client, st, experiment, filter_string)
