@@ -69,6 +69,7 @@ def bench_import(work: Path, runs: int, steps: int, reps: int) -> dict[str, floa
     import mlflow
 
     from lite_tracker.io import import_mlflow
+    from lite_tracker.tracking.client import close_all
 
     db = work / "mlflow.db"
     ids = make_mlflow_db(db, runs, 10, 5, steps)
@@ -80,6 +81,7 @@ def bench_import(work: Path, runs: int, steps: int, reps: int) -> dict[str, floa
         result = import_mlflow(f"sqlite:///{db}", store=store, copy_artifacts=False)
         took = time.perf_counter() - started
         assert result.runs == runs and result.metric_points == points, result
+        close_all()  # stop this store's background compactor before deleting it
         shutil.rmtree(store.parent)
         return took
 
@@ -175,6 +177,9 @@ def main() -> None:
         results.update(bench_import(work, sizes["import_runs"], sizes["import_steps"], reps))
         results.update(bench_export(work, sizes["export_runs"], sizes["export_steps"], reps,
                                     ("parquet", "csv", "duckdb", "mlflow")))
+        from lite_tracker.tracking.client import close_all
+
+        close_all()
     width = max(map(len, results))
     for name, value in results.items():
         print(f"{name:<{width}}  {value:,.2f}")
