@@ -160,6 +160,9 @@ def _parser() -> argparse.ArgumentParser:
     from .sync import add_sync_commands
 
     add_sync_commands(sub, store_help)
+    from .data import add_data_commands
+
+    add_data_commands(sub, store_help)
 
     models = sub.add_parser("models", help="work with logged and registered models",
                             description="Work with logged and registered models.")

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar
 
+from . import _html
+
 T = TypeVar("T")
 
 
@@ -269,6 +271,10 @@ class Run(MlflowRepr):
             },
         }
 
+    def _repr_html_(self) -> str:
+        """A compact table for notebooks: info, latest metrics, params, tags."""
+        return _html.run(self)
+
 
 @dataclass(frozen=True, repr=False)
 class Experiment(MlflowRepr):
@@ -281,6 +287,10 @@ class Experiment(MlflowRepr):
     tags: dict[str, str] = field(default_factory=dict)
     creation_time: int | None = None
     last_update_time: int | None = None
+
+    def _repr_html_(self) -> str:
+        """A compact table for notebooks."""
+        return _html.experiment(self)
 
 
 @dataclass(frozen=True, repr=False)
@@ -302,3 +312,7 @@ class PagedList(list[T], Generic[T]):
     def to_list(self) -> list[T]:
         """The items as a plain list (without the token), as MLflow's ``PagedList.to_list``."""
         return list(self)
+
+    def _repr_html_(self) -> str | None:
+        """A table of the runs, experiments, models or versions in the list (plain repr otherwise)."""
+        return _html.listing(self)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidParameterValue
-from . import MlflowRepr
+from . import MlflowRepr, _html
 
 
 class ModelVersionStages:
@@ -130,6 +130,10 @@ class ModelVersion(MlflowRepr):
     run_link: str | None = None
     aliases: list[str] = field(default_factory=list)
 
+    def _repr_html_(self) -> str:
+        """A compact table for notebooks."""
+        return _html.version(self)
+
 
 @dataclass(frozen=True, repr=False)
 class RegisteredModel(MlflowRepr):
@@ -153,6 +157,11 @@ class RegisteredModel(MlflowRepr):
     def __post_init__(self) -> None:
         if self.description is None:  # MLflow returns "" for a model without a description
             object.__setattr__(self, "description", "")
+
+    def _repr_html_(self) -> str:
+        """A compact table for notebooks, with the latest version per stage."""
+        return _html.model(self)
+
 
 
 @dataclass(frozen=True, repr=False)

@@ -23,6 +23,7 @@ from .segments import (
     EVENT_TABLES,
     EXPERIMENT_TAGS,
     EXPERIMENTS,
+    METRICS,
     SEGMENT_KINDS,
     MetricChunk,
     SeqClock,
@@ -91,6 +92,13 @@ class DuckDBStore:
             write_segment(self.layout.pending_dir("events"), events_table(events))
         if metrics is not None and (metrics[0][0] or metrics[1]):
             write_segment(self.layout.pending_dir("metrics"), metrics_table(*metrics))
+
+    def write_metric_points(self, points: pa.Table, rows_per_segment: int = 1_000_000) -> None:
+        """Write metric points given as an Arrow table with the ``metrics`` columns (run_id, key, value,
+        timestamp, step) as metrics segments: the bulk path of imports, no per-point Python work."""
+        points = points.select(list(METRICS.column_names))
+        for start in range(0, points.num_rows, rows_per_segment):
+            write_segment(self.layout.pending_dir("metrics"), points.slice(start, rows_per_segment))
 
     def create_experiment(self, name: str, artifact_location: str | None, tags: dict[str, str]) -> str:
         """Create an experiment; the name is checked unique under the store's metadata lock."""

@@ -17,12 +17,13 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..entities import DatasetInput, Experiment, InputTag, Param, Run, RunTag, ViewType
+from ..entities import DatasetInput, Experiment, InputTag, PagedList, Param, Run, RunTag, ViewType
 from ..entities.model_registry import ModelVersion, RegisteredModel
 from ..errors import InvalidParameterValue, LiteTrackerException
 from ..settings import TRACKING_URI_ENV, current_user, store_path_from_uri
 from ..store.sandbox import DEFAULT_TIMEOUT
 from . import _system_metrics
+from ._context import library_tags, source_tags
 from ._state import state
 from .client import MlflowClient, RunOperations, flush_all, logging_result
 
@@ -561,7 +562,7 @@ def search_runs(experiment_ids: list[str] | None = None, filter_string: str = ""
             token = page.token
             if token is None:
                 break
-        return out
+        return PagedList(out, None)  # a list that renders as a table in notebooks
     if output_format != "pandas":
         raise InvalidParameterValue(f"Unsupported output format {output_format!r}: use 'pandas' or 'list'.")
     table = client.search_runs_arrow(ids, filter_string, run_view_type, max_results, order_by)
@@ -668,49 +669,10 @@ _system_tags_cache: dict[str, str] | None = None
 
 
 def _system_tags() -> dict[str, str]:
-    """MLflow's standard tags: user, source name and type, git commit when inside a checkout."""
+    """MLflow's standard tags: user, source name and type, git commit, branch, dirty flag and remote when
+    inside a checkout, Python and key library versions (see ``_context``; read once per process)."""
     global _system_tags_cache
     if _system_tags_cache is None:
-        source_type = "NOTEBOOK" if "ipykernel" in sys.modules else "LOCAL"
-        tags = {"mlflow.user": current_user(), "mlflow.source.type": source_type}
-        main = sys.argv[0] if sys.argv and sys.argv[0] else ""
-        source = Path(main).absolute() if main and main != "-c" and Path(main).exists() else None
-        tags["mlflow.source.name"] = str(source) if source else (main or "<console>")
-        commit = _git_commit(source.parent if source else Path.cwd())
-        if commit:
-            tags["mlflow.source.git.commit"] = commit
-        _system_tags_cache = tags
-    return dict(_system_tags_cache)
-
-
-def _git_commit(start: Path) -> str | None:
-    """The HEAD commit of the git checkout containing ``start`` (read from files, no git binary)."""
-    for folder in (start, *start.parents):
-        git = folder / ".git"
-        if git.is_file():  # worktree or submodule: "gitdir: <path>"
-            text = git.read_text().strip()
-            if not text.startswith("gitdir:"):
-                return None
-            git = (folder / text[7:].strip()).resolve()
-        if not git.is_dir():
-            continue
-        try:
-            head = (git / "HEAD").read_text().strip()
-        except OSError:
-            return None
-        if not head.startswith("ref:"):
-            return head or None
-        ref = head[4:].strip()
-        common = git / "commondir"
-        roots = [git] + ([(git / common.read_text().strip()).resolve()] if common.is_file() else [])
-        for root in roots:
-            if (root / ref).is_file():
-                return (root / ref).read_text().strip() or None
-            packed = root / "packed-refs"
-            if packed.is_file():
-                for line in packed.read_text().splitlines():
-                    if line.endswith(" " + ref):
-                        return line.split(" ", 1)[0]
-        return None
-    return None
+        _system_tags_cache = {"mlflow.user": current_user(), **source_tags()}
+    return {**_system_tags_cache, **library_tags()}
 
