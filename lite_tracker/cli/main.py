@@ -20,6 +20,7 @@ def _demo(args: argparse.Namespace) -> int:
     if args.store:
         mlflow.set_tracking_uri(args.store)
     exp = mlflow.set_experiment(args.experiment)
+    earlier = len(mlflow.search_runs([exp.experiment_id], output_format="list"))
     rng = random.Random(args.seed)
     started = time.perf_counter()
     n_runs = 0
@@ -43,6 +44,9 @@ def _demo(args: argparse.Namespace) -> int:
                               output_format="list")
     print(f"Logged {n_runs} runs x {args.steps} steps x 3 metrics into {mlflow.get_tracking_uri()} "
           f"in {seconds:.2f}s (experiment {exp.name!r}, id {exp.experiment_id}).")
+    if earlier:
+        print(f"The experiment already held {earlier} runs from earlier demos: the best of all "
+              f"{earlier + n_runs} are shown (use --experiment NAME for a fresh one).")
     print("\nBest runs by final val_loss:")
     print(f"  {'run name':<18} {'lr':>6} {'layers':>6} {'dropout':>7} {'val_loss':>9}  run id")
     for run in best:
@@ -57,6 +61,17 @@ def _demo(args: argparse.Namespace) -> int:
     print("\nThen open the UI:")
     print(f"  lite-tracker ui{store}   ->  http://127.0.0.1:5000")
     return 0
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _compact(args: argparse.Namespace) -> int:
@@ -148,7 +163,7 @@ def _parser() -> argparse.ArgumentParser:
                           description=_demo.__doc__)
     demo.add_argument("--store", help=store_help)
     demo.add_argument("--experiment", default="demo-sweep", help="experiment name (default: demo-sweep)")
-    demo.add_argument("--steps", type=int, default=50, help="metric steps per run (default: 50)")
+    demo.add_argument("--steps", type=_positive_int, default=50, help="metric steps per run (default: 50)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     demo.set_defaults(func=_demo)
 
