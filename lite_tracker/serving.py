@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import shlex
+import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .entities.model_registry import ModelVersion, ModelVersionStages
@@ -174,7 +176,8 @@ def create_app(model: Predictor) -> Starlette:
     return Starlette(routes=routes)
 
 
-def serve(model_uri: str, host: str = "127.0.0.1", port: int = 5000, tracking_uri: str | None = None) -> None:
+def serve(model_uri: str, host: str = "127.0.0.1", port: int = 5000, tracking_uri: str | None = None,
+          on_ready: Callable[[], None] | None = None) -> None:
     """Load a model and serve it over HTTP until interrupted (blocks).
 
     Args:
@@ -183,6 +186,10 @@ def serve(model_uri: str, host: str = "127.0.0.1", port: int = 5000, tracking_ur
         host: Interface to listen on (default 127.0.0.1: this machine only).
         port: TCP port.
         tracking_uri: The store holding the model (default: the current one).
+        on_ready: Called once the model is loaded and the port is bound, just before serving.
+
+    Raises:
+        LiteTrackerException: the model cannot be found or loaded, or the port cannot be bound.
     """
     try:
         import uvicorn
@@ -194,7 +201,15 @@ def serve(model_uri: str, host: str = "127.0.0.1", port: int = 5000, tracking_ur
     if tracking_uri is not None:
         set_tracking_uri(tracking_uri)
     app = create_app(pyfunc.load_model(model_uri))
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    try:
+        sock = socket.create_server((host, port))
+    except OSError as e:
+        raise InvalidParameterValue(f"Cannot listen on {host}:{port}: {e.strerror or e}. "
+                                    "Choose another --port or --host.") from e
+    if on_ready is not None:
+        on_ready()
+    with sock:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
 
 
 def serve_commands(version: ModelVersion, store: str | None = None) -> dict[str, str]:

@@ -93,9 +93,11 @@ def _models_serve(args: argparse.Namespace) -> int:
     """Serve a logged or registered model over HTTP: POST /invocations (MLflow's scoring JSON), GET /ping."""
     from ..serving import serve
 
-    print(f"Serving {args.model_uri} on http://{args.host}:{args.port} (POST /invocations, GET /ping); "
-          "Ctrl-C stops.", flush=True)
-    serve(args.model_uri, args.host, args.port, args.store)
+    def ready() -> None:
+        print(f"Serving {args.model_uri} on http://{args.host}:{args.port} (POST /invocations, GET /ping); "
+              "Ctrl-C stops.", flush=True)
+
+    serve(args.model_uri, args.host, args.port, args.store, on_ready=ready)
     return 0
 
 
