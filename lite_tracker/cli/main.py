@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import LiteTrackerException
+from ..errors import LiteTrackerException, ResourceNotFound
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -63,6 +63,21 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _existing_store(store: str | None) -> str | None:
+    """``store`` for a command that only reads: a store that does not exist is an error naming the path (a
+    typo in --store must not create a new, empty store). ``s3://`` stores are checked by the bucket client."""
+    from .._remote import is_remote
+    from ..settings import resolve_settings
+
+    if store is not None and is_remote(store):
+        return store
+    path = resolve_settings(store).store_path
+    if not path.exists():
+        raise ResourceNotFound(f"No lite_tracker store at {path}: check --store (or LITE_TRACKER_URI); "
+                               "a command that only reads never creates one.")
+    return store
+
+
 def _positive_int(text: str) -> int:
     """An argparse type: a whole number of at least 1."""
     try:
@@ -78,7 +93,7 @@ def _compact(args: argparse.Namespace) -> int:
     """Fold pending segments into the DuckDB file now."""
     from ..tracking.client import MlflowClient
 
-    client = MlflowClient(args.store)
+    client = MlflowClient(_existing_store(args.store))
     client.flush()
     result = client._store.compact()
     if result is None:
@@ -97,7 +112,7 @@ def _models_serve(args: argparse.Namespace) -> int:
         print(f"Serving {args.model_uri} on http://{args.host}:{args.port} (POST /invocations, GET /ping); "
               "Ctrl-C stops.", flush=True)
 
-    serve(args.model_uri, args.host, args.port, args.store, on_ready=ready)
+    serve(args.model_uri, args.host, args.port, _existing_store(args.store), on_ready=ready)
     return 0
 
 
@@ -110,7 +125,7 @@ def _models_describe(args: argparse.Namespace) -> int:
     from ..serving import serve_commands
     from ..tracking.client import MlflowClient
 
-    client = MlflowClient(args.store)
+    client = MlflowClient(_existing_store(args.store))
     mv = model_version_for(client, ModelsUri(args.name, version=args.version, latest=args.version is None))
     created = datetime.fromtimestamp(mv.creation_timestamp / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     for label, value in (("Model", mv.name), ("Version", mv.version), ("Stage", mv.current_stage),
