@@ -14,6 +14,8 @@ RESOURCE_ALREADY_EXISTS = "RESOURCE_ALREADY_EXISTS"
 INVALID_STATE = "INVALID_STATE"
 BAD_REQUEST = "BAD_REQUEST"
 TEMPORARILY_UNAVAILABLE = "TEMPORARILY_UNAVAILABLE"
+PERMISSION_DENIED = "PERMISSION_DENIED"
+RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
 
 _HTTP_STATUS = {
     INTERNAL_ERROR: 500,
@@ -23,6 +25,8 @@ _HTTP_STATUS = {
     RESOURCE_DOES_NOT_EXIST: 404,
     RESOURCE_ALREADY_EXISTS: 400,
     TEMPORARILY_UNAVAILABLE: 503,
+    PERMISSION_DENIED: 403,
+    RESOURCE_EXHAUSTED: 429,
 }
 
 
@@ -107,6 +111,36 @@ class StoreFormatError(LiteTrackerException):
     """The store on disk has a format this version cannot read (written by a newer lite_tracker)."""
 
     default_code = INVALID_STATE
+
+
+class StoreError(LiteTrackerException):
+    """The store's files cannot be used as they are; the message names the path and what to do."""
+
+    default_code = INTERNAL_ERROR
+
+
+class StoreCorrupt(StoreError):
+    """The DuckDB file is damaged, truncated, not a DuckDB file, or missing beside its data."""
+
+    default_code = INVALID_STATE
+
+
+class StoreReadOnly(StoreError):
+    """The store's folder or files cannot be written; reading still works."""
+
+    default_code = PERMISSION_DENIED
+
+
+class StoreBusy(StoreError, LockTimeout):
+    """Another program holds the DuckDB file open read-write; the message says which one."""
+
+    default_code = TEMPORARILY_UNAVAILABLE
+
+
+class StoreFull(StoreError):
+    """The disk holding the store is full (ENOSPC); nothing buffered was lost."""
+
+    default_code = RESOURCE_EXHAUSTED
 
 
 class SyncError(LiteTrackerException):

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from .._ids import new_experiment_id
 from ..entities import Experiment, Metric, Run, RunData, RunInfo
-from ..errors import ResourceAlreadyExists, ResourceNotFound
+from ..errors import ResourceAlreadyExists, ResourceNotFound, StoreReadOnly
 from . import catalog, sandbox
 from .catalog import CompactionResult, Reader
+from .connection import os_store_error
 from .layout import Layout
 from .locks import RunLiveness, RWLock, exclusive
 from .segments import (
@@ -52,6 +53,8 @@ class DuckDBStore:
         settings: Resolved settings naming the DuckDB file and the artifact root.
     """
 
+    read_only: StoreReadOnly | None = None  # the error writes raise when the store's folder is read-only
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.layout = Layout(settings.store_path)
@@ -59,7 +62,7 @@ class DuckDBStore:
         self.liveness = RunLiveness(self.layout.live)
         self.clock = SeqClock()
         self.reader = Reader(self.layout, self.rw)
-        catalog.open_store(self.layout, self.rw, settings.artifact_root)
+        self.read_only = catalog.open_store(self.layout, self.rw, settings.artifact_root)
         self._stop = threading.Event()
         self._compactor: threading.Thread | None = None
         self._restart_compactor = False  # a forked child whose parent compacted: start on the first write
@@ -87,13 +90,30 @@ class DuckDBStore:
             events["table"].extend([spec.events] * n)
             for name, _ in union[1:]:
                 events[name].extend(columns.get(name) or [None] * n)
-        if events["table"]:
-            write_segment(self.layout.pending_dir("events"), events_table(events))
-        if metrics is not None and (metrics[0][0] or metrics[1]):
-            write_segment(self.layout.pending_dir("metrics"), metrics_table(*metrics))
+        with_metrics = metrics is not None and bool(metrics[0][0] or metrics[1])
+        if not events["table"] and not with_metrics:
+            return
+        self.check_writable()
+        try:
+            if events["table"]:
+                write_segment(self.layout.pending_dir("events"), events_table(events))
+            if with_metrics:
+                assert metrics is not None
+                write_segment(self.layout.pending_dir("metrics"), metrics_table(*metrics))
+        except OSError as e:
+            err = os_store_error(e, self.layout.pending)
+            if err is None:
+                raise
+            raise err from e
+
+    def check_writable(self) -> None:
+        """Raise StoreReadOnly if this store's folder cannot be written (it is then only read)."""
+        if self.read_only is not None:
+            raise self.read_only
 
     def create_experiment(self, name: str, artifact_location: str | None, tags: dict[str, str]) -> str:
         """Create an experiment; the name is checked unique under the store's metadata lock."""
+        self.check_writable()
         with exclusive(self.layout.locks / "meta.lock", self.settings.lock_timeout, "experiment lock"):
             self._check_name_free(name)
             experiment_id = new_experiment_id()
@@ -110,6 +130,7 @@ class DuckDBStore:
     def update_experiment(self, experiment_id: str, *, name: str | None = None,
                           lifecycle_stage: str | None = None) -> None:
         """Rename (name checked unique) or change the lifecycle stage of an experiment."""
+        self.check_writable()
         with exclusive(self.layout.locks / "meta.lock", self.settings.lock_timeout, "experiment lock"):
             if name is not None:
                 self._check_name_free(name)
@@ -286,6 +307,8 @@ class DuckDBStore:
 
     def start_compactor(self) -> None:
         """Start the background compactor thread of this process (idempotent)."""
+        if self.read_only is not None:
+            return
         if self._compactor is None or not self._compactor.is_alive():
             self._stop.clear()
             self._compactor = threading.Thread(target=self._compact_loop, name="lite_tracker-compactor",

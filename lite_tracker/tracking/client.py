@@ -308,6 +308,7 @@ class MlflowClient(RegistryClient):
         user = tag_map.get("mlflow.user", "")
         run_id = time_sortable_hex()
         artifact_uri = f"{exp.artifact_location.rstrip('/')}/{run_id}/artifacts"
+        self._store.check_writable()
         self._store.liveness.hold(run_id)
         seq = self._store.clock()
         self._b.runs[run_id] = _RunState(experiment_id, artifact_uri, LifecycleStage.ACTIVE)
@@ -531,6 +532,8 @@ class MlflowClient(RegistryClient):
     def _artifacts(self, run_id: str, write: bool = True) -> ArtifactRepository:
         if write and self._b.read_only:
             raise InvalidState(self._b.read_only)
+        if write:
+            self._store.check_writable()
         return ArtifactRepository(self._state(v.validate_run_id(run_id)).artifact_uri)
 
     def log_artifact(self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
