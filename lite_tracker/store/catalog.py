@@ -515,7 +515,25 @@ def _fold_table(con: duckdb.DuckDBPyConnection, spec: TableSpec, select: str) ->
         con.execute(f"INSERT INTO {spec.events} SELECT * FROM new_events")
         con.execute(f"CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT {', '.join(spec.keys)} FROM new_events")
         _refold(con, spec)
+        if spec.merge == "first":
+            _warn_conflicts(con, spec)
     return count
+
+
+def _warn_conflicts(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+    """Log the keys of a write-once table (params) that processes logged with different values at the
+    same time, naming the value kept (the first) and the ones dropped."""
+    keys = ", ".join(f"e.{k}" for k in spec.keys)
+    rows = con.execute(
+        f"SELECT {keys}, list(DISTINCT e.value ORDER BY e.value) FROM {spec.events} e "
+        f"WHERE EXISTS (SELECT 1 FROM touched a WHERE {_match(spec.keys, 'a', 'e')}) "
+        f"GROUP BY ALL HAVING count(DISTINCT e.value) > 1"
+    ).fetchall()
+    for *key, values in rows:
+        [(kept,)] = con.execute(f"SELECT value FROM {spec.state} WHERE {' AND '.join(f'{k} = ?' for k in spec.keys)}",
+                                key).fetchall()
+        log.warning("lite_tracker: %s %s was logged with different values %s by processes at the same time; "
+                    "kept the first, %r", spec.state, "/".join(key), values, kept)
 
 
 def _refold(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
@@ -589,10 +607,11 @@ def _reap_dead_runs(con: duckdb.DuckDBPyConnection, layout: Layout, liveness: Ru
                 rollback(con)
                 raise
         for run_id in dead + ended:
-            try:
-                os.unlink(layout.run_lock(run_id))
-            except FileNotFoundError:
-                pass
+            for path in (layout.run_lock(run_id), layout.runs / f"{run_id}.shared"):
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
     return tuple(dead)
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._ids import new_experiment_id
 from ..entities import Experiment, Metric, Run, RunData, RunInfo
-from ..errors import ResourceAlreadyExists, ResourceNotFound, StoreReadOnly
+from ..errors import ResourceAlreadyExists, ResourceNotFound, StoreBusy, StoreReadOnly
 from . import catalog, sandbox
 from .catalog import CompactionResult, Reader
 from .connection import os_store_error
@@ -148,6 +148,36 @@ class DuckDBStore:
             raise ResourceAlreadyExists(
                 f"An experiment named {name!r} already exists (id {existing.experiment_id}).{extra}"
             )
+
+    # ------------------------------------------------------------ run markers shared by processes
+
+    def mark_run(self, run_id: str, marker: str, present: bool = True) -> None:
+        """Create (or remove) the ``shared`` or ``deleted`` marker file of a run (see ``Layout``)."""
+        self.check_writable()
+        path = self.layout.runs / f"{run_id}.{marker}"
+        try:
+            if present:
+                path.touch()
+            else:
+                path.unlink(missing_ok=True)
+        except OSError as e:
+            err = os_store_error(e, self.layout.runs)
+            if err is None:
+                raise
+            raise err from e
+
+    def run_marked(self, run_id: str, marker: str) -> bool:
+        return (self.layout.runs / f"{run_id}.{marker}").exists()
+
+    def logged_params(self, run_id: str, keys: Sequence[str]) -> dict[str, str]:
+        """The values the store holds (compacted or pending) for some params of a run; none while
+        another program holds the store file (logging never waits on it)."""
+        try:
+            return dict(self.rows("SELECT key, value FROM params WHERE run_id = ? AND key IN (SELECT unnest(?))",
+                                  [run_id, list(keys)]))
+        except StoreBusy as e:
+            log.debug("lite_tracker: params of run %s not checked: %s", run_id, e.message)
+            return {}
 
     def default_artifact_location(self, experiment_id: str) -> str:
         return f"{self.settings.artifact_root.rstrip('/')}/{experiment_id}"
