@@ -342,7 +342,9 @@ class MlflowClient(RegistryClient):
         return state
 
     def _active_state(self, run_id: str) -> _RunState:
-        state = self._b.runs.get(run_id) or self._state(v.validate_run_id(run_id))
+        state = self._b.runs.get(run_id) if type(run_id) is str else None  # a list id is no dict key
+        if state is None:
+            state = self._state(v.validate_run_id(run_id))
         now = time.monotonic()
         if now - state.checked >= _RUN_RECHECK_SECONDS:
             self._recheck(run_id, state)
@@ -420,7 +422,7 @@ class MlflowClient(RegistryClient):
         recorded (lite_tracker has no dataset or logged-model entities). Any other keyword raises
         ``TypeError``, so a typo such as ``stpe=5`` cannot silently log at step 0.
         """
-        state = self._b.runs.get(run_id)
+        state = self._b.runs.get(run_id) if type(run_id) is str else None
         if state is None or state.lifecycle_stage != LifecycleStage.ACTIVE \
                 or time.monotonic() - state.checked >= _RUN_RECHECK_SECONDS:
             self._active_state(run_id)
@@ -435,7 +437,7 @@ class MlflowClient(RegistryClient):
     def log_metrics_dict(self, run_id: str, metrics: dict[str, Any], step: int | None = None,
                          timestamp: int | None = None) -> None:
         """Log several metrics at one step and timestamp (what fluent ``log_metrics`` calls)."""
-        state = self._b.runs.get(run_id)
+        state = self._b.runs.get(run_id) if type(run_id) is str else None
         if state is None or state.lifecycle_stage != LifecycleStage.ACTIVE \
                 or time.monotonic() - state.checked >= _RUN_RECHECK_SECONDS:
             self._active_state(run_id)
