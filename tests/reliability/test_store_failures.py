@@ -178,3 +178,18 @@ def test_a_path_too_long_for_the_os_is_invalid_and_leaves_no_temp_file(client: M
     assert e.value.error_code == "INVALID_PARAMETER_VALUE"
     root = Path(run.info.artifact_uri)
     assert not list(root.rglob(".tmp-*")) if root.exists() else True
+
+
+def test_clock_jumps_neither_reorder_nor_drop_metrics(client: MlflowClient) -> None:
+    run = client.create_run("0").info.run_id
+    now = 1_700_000_000_000
+    jumps = [now, now + 10, now - 3_600_000, now - 3_600_000, now + 86_400_000, now - 1, 0]  # back, stuck, ahead
+    stamps = [jumps[i % len(jumps)] for i in range(70)]
+    for step, ts in enumerate(stamps):
+        client.log_metric(run, "m", float(step), timestamp=ts, step=step)
+    client.flush()
+    client._store.compact()
+    client.log_metric(run, "m", 70.0, timestamp=now - 86_400_000, step=70)  # pending, older than all
+    history = client.get_metric_history(run, "m")
+    assert [(m.step, m.timestamp) for m in history] == list(enumerate([*stamps, now - 86_400_000]))
+    assert client.get_run(run).data.metrics["m"] == 70.0  # the latest step wins, whatever its timestamp
