@@ -418,12 +418,14 @@ class CompactionResult:
 
 
 def compact(layout: Layout, rw: RWLock, liveness: RunLiveness, clock: Callable[[], int],
-            write_timeout: float = 5.0, checks: SegmentChecks | None = None) -> CompactionResult | None:
+            write_timeout: float = 5.0, checks: SegmentChecks | None = None,
+            opened: Callable[[duckdb.DuckDBPyConnection | None], None] | None = None) -> CompactionResult | None:
     """Fold pending segments into the DuckDB file; None if another process is compacting.
 
     Safe to run from any process at any time, and to kill at any point: the ledger makes each
     segment count exactly once. Unreadable segments are quarantined; ``checks`` remembers the
-    segments already checked (a reader's, shared).
+    segments already checked (a reader's, shared). ``opened`` is given the connection while it is open
+    (then None), so that another thread can interrupt the compaction.
     """
     import duckdb
 
@@ -436,6 +438,8 @@ def compact(layout: Layout, rw: RWLock, liveness: RunLiveness, clock: Callable[[
             if not layout.db_path.exists():  # connecting would start an empty store over the pending data
                 raise missing_store(layout.db_path)
             con = connect(layout.db_path)
+            if opened is not None:
+                opened(con)
             try:
                 _require_current(con)
                 _forget_compacted(con, layout)
@@ -444,6 +448,8 @@ def compact(layout: Layout, rw: RWLock, liveness: RunLiveness, clock: Callable[[
             except duckdb.Error as e:
                 raise store_error(e, layout.db_path) from e
             finally:
+                if opened is not None:
+                    opened(None)
                 con.close()
             for name in files:
                 try:

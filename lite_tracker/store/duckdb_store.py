@@ -65,6 +65,8 @@ class DuckDBStore:
         self.read_only = catalog.open_store(self.layout, self.rw, settings.artifact_root)
         self._stop = threading.Event()
         self._compactor: threading.Thread | None = None
+        self._compacting: duckdb.DuckDBPyConnection | None = None  # the compactor's open connection
+        self._compacting_lock = threading.Lock()
         self._restart_compactor = False  # a forked child whose parent compacted: start on the first write
 
     # ------------------------------------------------------------ writing
@@ -330,7 +332,12 @@ class DuckDBStore:
 
     def compact(self) -> CompactionResult | None:
         """Fold pending segments into the DuckDB file now (None if another process is doing it)."""
-        return catalog.compact(self.layout, self.rw, self.liveness, self.clock, checks=self.reader.checks)
+        return catalog.compact(self.layout, self.rw, self.liveness, self.clock, checks=self.reader.checks,
+                               opened=self._compacting_with)
+
+    def _compacting_with(self, con: duckdb.DuckDBPyConnection | None) -> None:
+        with self._compacting_lock:
+            self._compacting = con
 
     def pending_count(self) -> int:
         return sum(len(catalog.list_pending(self.layout, kind)) for kind in SEGMENT_KINDS)
@@ -346,9 +353,19 @@ class DuckDBStore:
             self._compactor.start()
 
     def stop_compactor(self, timeout: float = 5.0) -> None:
+        """Stop the compactor thread: let a compaction under way finish for ``timeout`` seconds, then
+        interrupt it (it rolls back; the next compaction redoes it) and wait for the thread. Abandoning
+        it would let interpreter exit kill it inside DuckDB, which aborts the process."""
         self._stop.set()
-        if self._compactor is not None:
-            self._compactor.join(timeout)
+        thread = self._compactor
+        if thread is None or thread is threading.current_thread():
+            return
+        thread.join(timeout)
+        while thread.is_alive():
+            with self._compacting_lock:
+                if self._compacting is not None:
+                    self._compacting.interrupt()
+            thread.join(0.1)
 
     def _compact_loop(self) -> None:
         ticks = 0
@@ -369,6 +386,7 @@ class DuckDBStore:
         self._restart_compactor = self._compactor is not None
         self._compactor = None
         self._stop = threading.Event()
+        self._compacting_lock = threading.Lock()  # fork waited for any compaction to close its connection
         self.liveness.forget_after_fork()
         self.reader.after_fork_in_child()
         self.clock.after_fork_in_child()

@@ -58,3 +58,27 @@ def test_sigterm_during_a_slow_query_ends_the_process_promptly_and_the_run_kille
     run = client.get_run(line[1])
     assert run.info.status == "KILLED" and run.info.end_time is not None
     assert [m.step for m in client.get_metric_history(line[1], "x")] == list(range(50))
+
+
+def test_closing_a_store_interrupts_a_compaction_under_way_instead_of_abandoning_it(
+        client: MlflowClient) -> None:
+    from lite_tracker.entities import Metric
+
+    run = client.create_run("0").info.run_id
+    for k in range(40):
+        client.log_batch(run, [Metric(f"m{k % 5}", float(i), 0, i) for i in range(k * 10_000, (k + 1) * 10_000)])
+    client.flush()
+    store = client._store
+    store.stop_compactor()
+    store.start_compactor()
+    deadline = time.monotonic() + 60
+    while store._compacting is None:  # wait until the compactor is inside DuckDB
+        assert time.monotonic() < deadline, "the compactor never started"
+        time.sleep(0.001)
+    started = time.monotonic()
+    store.stop_compactor(timeout=0)
+    assert store._compactor is not None and not store._compactor.is_alive()
+    assert time.monotonic() - started < 10
+    assert store.compact() is not None
+    got = client.get_metric_history(run, "m0")
+    assert [m.step for m in got] == sorted(s for k in range(0, 40, 5) for s in range(k * 10_000, (k + 1) * 10_000))
