@@ -369,6 +369,7 @@ class DuckDBStore:
 
     def _compact_loop(self) -> None:
         ticks = 0
+        reported = ""  # the failure last warned about: a lasting one (a busy file, a full disk) is said once
         main = threading.main_thread()
         while not self._stop.wait(self.settings.compact_interval) and main.is_alive():
             ticks += 1
@@ -376,9 +377,11 @@ class DuckDBStore:
                 continue
             try:
                 self.compact()
+                reported = ""
             except Exception as e:  # keep logging alive; the next tick retries
-                if main.is_alive():  # at interpreter exit the next process compacts; nothing to report
+                if main.is_alive() and str(e) != reported:  # at exit the next process compacts: say nothing
                     log.warning("lite_tracker: background compaction failed, will retry: %s", e)
+                    reported = str(e)
 
     def after_fork_in_child(self) -> None:
         """Forget the parent's threads, connection and run locks without touching any DuckDB object; the
