@@ -37,8 +37,8 @@ def validate_key(key: Any, kind: str) -> str:
         >>> validate_key("train/loss", "metric")
         'train/loss'
     """
-    if key in known_keys:
-        return key  # type: ignore[no-any-return]
+    if type(key) is str and key in known_keys:  # an unhashable key must reach the type check below
+        return key
     if not isinstance(key, str):
         raise InvalidParameterValue(f"Invalid {kind} name: {key!r} is a {type(key).__name__}, not a string.")
     norm = posixpath.normpath(key)

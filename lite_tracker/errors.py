@@ -17,6 +17,7 @@ TEMPORARILY_UNAVAILABLE = "TEMPORARILY_UNAVAILABLE"
 PERMISSION_DENIED = "PERMISSION_DENIED"
 ENDPOINT_NOT_FOUND = "ENDPOINT_NOT_FOUND"
 NOT_IMPLEMENTED = "NOT_IMPLEMENTED"
+RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
 
 _HTTP_STATUS = {
     INTERNAL_ERROR: 500,
@@ -29,6 +30,7 @@ _HTTP_STATUS = {
     PERMISSION_DENIED: 403,
     ENDPOINT_NOT_FOUND: 404,
     NOT_IMPLEMENTED: 501,
+    RESOURCE_EXHAUSTED: 429,
 }
 
 
@@ -119,6 +121,36 @@ class StoreFormatError(LiteTrackerException):
     """The store on disk has a format this version cannot read (written by a newer lite_tracker)."""
 
     default_code = INVALID_STATE
+
+
+class StoreError(LiteTrackerException):
+    """The store's files cannot be used as they are; the message names the path and what to do."""
+
+    default_code = INTERNAL_ERROR
+
+
+class StoreCorrupt(StoreError):
+    """The DuckDB file is damaged, truncated, not a DuckDB file, or missing beside its data."""
+
+    default_code = INVALID_STATE
+
+
+class StoreReadOnly(StoreError):
+    """The store's folder or files cannot be written; reading still works."""
+
+    default_code = PERMISSION_DENIED
+
+
+class StoreBusy(StoreError, LockTimeout):
+    """Another program holds the DuckDB file open read-write; the message says which one."""
+
+    default_code = TEMPORARILY_UNAVAILABLE
+
+
+class StoreFull(StoreError):
+    """The disk holding the store is full (ENOSPC); nothing buffered was lost."""
+
+    default_code = RESOURCE_EXHAUSTED
 
 
 class SyncError(LiteTrackerException):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidParameterValue, InvalidState
 from ..settings import Settings
 from ..store.catalog import fold_sql, keep_after_fork
+from ..store.connection import connect
 from ..store.duckdb_store import DuckDBStore
 from ..store.segments import EXPERIMENTS, TABLES, SeqClock
 from .objects import Bucket
@@ -65,9 +66,7 @@ class BucketReader:
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
-            import duckdb
-
-            con = duckdb.connect()
+            con = connect()
             for spec in TABLES:
                 con.execute(f"CREATE TABLE ev_{spec.events} ({', '.join(f'{c} {t}' for c, t in spec.columns)})")
             self._con = con

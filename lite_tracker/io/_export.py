@@ -189,9 +189,9 @@ def _write_bundle(out: Path, format: str, tables: dict[str, pa.Table], source: s
         for name, table in tables.items():
             pcsv.write_csv(table, out / f"{name}.csv")
     else:
-        import duckdb
+        from ..store.connection import connect
 
-        con = duckdb.connect(str(out / DUCKDB_FILE))
+        con = connect(out / DUCKDB_FILE)
         try:
             for name, table in tables.items():
                 con.register("export_table", table)

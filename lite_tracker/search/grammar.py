@@ -37,6 +37,9 @@ Value = int | float | str | tuple[str, ...] | None
 NUMERIC_COMPARATORS: tuple[Comparator, ...] = ("=", "!=", "<", "<=", ">", ">=")
 STRING_COMPARATORS: tuple[Comparator, ...] = ("=", "!=", "LIKE", "ILIKE")
 LIST_COMPARATORS: tuple[Comparator, ...] = ("IN", "NOT IN")
+# MLflow documents no limit. Past a few hundred clauses DuckDB plans the query for minutes (holding the
+# store's read lock), and at about a thousand it refuses it: filters stop at 100 clauses.
+MAX_CLAUSES = 100
 NULL_COMPARATORS: tuple[Comparator, ...] = ("IS NULL", "IS NOT NULL")
 
 _ENTITY_NAMES: Mapping[str, Entity] = {
@@ -311,7 +314,10 @@ class _Parser:
             return ()
         clauses = [self.clause()]
         while self.at_keyword("AND"):
-            self.advance()
+            token = self.advance()
+            if len(clauses) == MAX_CLAUSES:
+                raise self.error(f"A filter may hold at most {MAX_CLAUSES} clauses joined by AND; split the "
+                                 "search, or narrow it with fewer clauses", token)
             clauses.append(self.clause())
         self.expect_end("AND or the end of the filter")
         return tuple(clauses)

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from .._ids import new_experiment_id
 from ..entities import Dataset, DatasetInput, Experiment, InputTag, Metric, Run, RunData, RunInfo, RunInputs
-from ..errors import ResourceAlreadyExists, ResourceNotFound
+from ..errors import ResourceAlreadyExists, ResourceNotFound, StoreBusy, StoreReadOnly
 from . import catalog, sandbox
 from .catalog import CompactionResult, Reader
+from .connection import os_store_error
 from .layout import Layout
 from .locks import RunLiveness, RWLock, exclusive
 from .segments import (
@@ -53,6 +54,8 @@ class DuckDBStore:
         settings: Resolved settings naming the DuckDB file and the artifact root.
     """
 
+    read_only: StoreReadOnly | None = None  # the error writes raise when the store's folder is read-only
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.layout = Layout(settings.store_path)
@@ -60,9 +63,11 @@ class DuckDBStore:
         self.liveness = RunLiveness(self.layout.live)
         self.clock = SeqClock()
         self.reader = Reader(self.layout, self.rw)
-        catalog.open_store(self.layout, self.rw, settings.artifact_root)
+        self.read_only = catalog.open_store(self.layout, self.rw, settings.artifact_root)
         self._stop = threading.Event()
         self._compactor: threading.Thread | None = None
+        self._compacting: duckdb.DuckDBPyConnection | None = None  # the compactor's open connection
+        self._compacting_lock = threading.Lock()
         self._restart_compactor = False  # a forked child whose parent compacted: start on the first write
 
     # ------------------------------------------------------------ writing
@@ -88,10 +93,26 @@ class DuckDBStore:
             events["table"].extend([spec.events] * n)
             for name, _ in union[1:]:
                 events[name].extend(columns.get(name) or [None] * n)
-        if events["table"]:
-            write_segment(self.layout.pending_dir("events"), events_table(events))
-        if metrics is not None and (metrics[0][0] or metrics[1]):
-            write_segment(self.layout.pending_dir("metrics"), metrics_table(*metrics))
+        with_metrics = metrics is not None and bool(metrics[0][0] or metrics[1])
+        if not events["table"] and not with_metrics:
+            return
+        self.check_writable()
+        try:
+            if events["table"]:
+                write_segment(self.layout.pending_dir("events"), events_table(events))
+            if with_metrics:
+                assert metrics is not None
+                write_segment(self.layout.pending_dir("metrics"), metrics_table(*metrics))
+        except OSError as e:
+            err = os_store_error(e, self.layout.pending)
+            if err is None:
+                raise
+            raise err from e
+
+    def check_writable(self) -> None:
+        """Raise StoreReadOnly if this store's folder cannot be written (it is then only read)."""
+        if self.read_only is not None:
+            raise self.read_only
 
     def write_metric_points(self, points: pa.Table, rows_per_segment: int = 1_000_000) -> None:
         """Write metric points given as an Arrow table with the ``metrics`` columns (run_id, key, value,
@@ -102,6 +123,7 @@ class DuckDBStore:
 
     def create_experiment(self, name: str, artifact_location: str | None, tags: dict[str, str]) -> str:
         """Create an experiment; the name is checked unique under the store's metadata lock."""
+        self.check_writable()
         with exclusive(self.layout.locks / "meta.lock", self.settings.lock_timeout, "experiment lock"):
             self._check_name_free(name)
             experiment_id = new_experiment_id()
@@ -118,6 +140,7 @@ class DuckDBStore:
     def update_experiment(self, experiment_id: str, *, name: str | None = None,
                           lifecycle_stage: str | None = None) -> None:
         """Rename (name checked unique) or change the lifecycle stage of an experiment."""
+        self.check_writable()
         with exclusive(self.layout.locks / "meta.lock", self.settings.lock_timeout, "experiment lock"):
             if name is not None:
                 self._check_name_free(name)
@@ -135,6 +158,36 @@ class DuckDBStore:
             raise ResourceAlreadyExists(
                 f"An experiment named {name!r} already exists (id {existing.experiment_id}).{extra}"
             )
+
+    # ------------------------------------------------------------ run markers shared by processes
+
+    def mark_run(self, run_id: str, marker: str, present: bool = True) -> None:
+        """Create (or remove) the ``shared`` or ``deleted`` marker file of a run (see ``Layout``)."""
+        self.check_writable()
+        path = self.layout.runs / f"{run_id}.{marker}"
+        try:
+            if present:
+                path.touch()
+            else:
+                path.unlink(missing_ok=True)
+        except OSError as e:
+            err = os_store_error(e, self.layout.runs)
+            if err is None:
+                raise
+            raise err from e
+
+    def run_marked(self, run_id: str, marker: str) -> bool:
+        return (self.layout.runs / f"{run_id}.{marker}").exists()
+
+    def logged_params(self, run_id: str, keys: Sequence[str]) -> dict[str, str]:
+        """The values the store holds (compacted or pending) for some params of a run; none while
+        another program holds the store file (logging never waits on it)."""
+        try:
+            return dict(self.rows("SELECT key, value FROM params WHERE run_id = ? AND key IN (SELECT unnest(?))",
+                                  [run_id, list(keys)]))
+        except StoreBusy as e:
+            log.debug("lite_tracker: params of run %s not checked: %s", run_id, e.message)
+            return {}
 
     def default_artifact_location(self, experiment_id: str) -> str:
         return f"{self.settings.artifact_root.rstrip('/')}/{experiment_id}"
@@ -309,13 +362,20 @@ class DuckDBStore:
 
     def compact(self) -> CompactionResult | None:
         """Fold pending segments into the DuckDB file now (None if another process is doing it)."""
-        return catalog.compact(self.layout, self.rw, self.liveness, self.clock, checks=self.reader.checks)
+        return catalog.compact(self.layout, self.rw, self.liveness, self.clock, checks=self.reader.checks,
+                               opened=self._compacting_with)
+
+    def _compacting_with(self, con: duckdb.DuckDBPyConnection | None) -> None:
+        with self._compacting_lock:
+            self._compacting = con
 
     def pending_count(self) -> int:
         return sum(len(catalog.list_pending(self.layout, kind)) for kind in SEGMENT_KINDS)
 
     def start_compactor(self) -> None:
         """Start the background compactor thread of this process (idempotent)."""
+        if self.read_only is not None:
+            return
         if self._compactor is None or not self._compactor.is_alive():
             self._stop.clear()
             self._compactor = threading.Thread(target=self._compact_loop, name="lite_tracker-compactor",
@@ -323,12 +383,23 @@ class DuckDBStore:
             self._compactor.start()
 
     def stop_compactor(self, timeout: float = 5.0) -> None:
+        """Stop the compactor thread: let a compaction under way finish for ``timeout`` seconds, then
+        interrupt it (it rolls back; the next compaction redoes it) and wait for the thread. Abandoning
+        it would let interpreter exit kill it inside DuckDB, which aborts the process."""
         self._stop.set()
-        if self._compactor is not None:
-            self._compactor.join(timeout)
+        thread = self._compactor
+        if thread is None or thread is threading.current_thread():
+            return
+        thread.join(timeout)
+        while thread.is_alive():
+            with self._compacting_lock:
+                if self._compacting is not None:
+                    self._compacting.interrupt()
+            thread.join(0.1)
 
     def _compact_loop(self) -> None:
         ticks = 0
+        reported = ""  # the failure last warned about: a lasting one (a busy file, a full disk) is said once
         main = threading.main_thread()
         while not self._stop.wait(self.settings.compact_interval) and main.is_alive():
             ticks += 1
@@ -336,9 +407,11 @@ class DuckDBStore:
                 continue
             try:
                 self.compact()
+                reported = ""
             except Exception as e:  # keep logging alive; the next tick retries
-                if main.is_alive():  # at interpreter exit the next process compacts; nothing to report
+                if main.is_alive() and str(e) != reported:  # at exit the next process compacts: say nothing
                     log.warning("lite_tracker: background compaction failed, will retry: %s", e)
+                    reported = str(e)
 
     def after_fork_in_child(self) -> None:
         """Forget the parent's threads, connection and run locks without touching any DuckDB object; the
@@ -346,6 +419,7 @@ class DuckDBStore:
         self._restart_compactor = self._compactor is not None
         self._compactor = None
         self._stop = threading.Event()
+        self._compacting_lock = threading.Lock()  # fork waited for any compaction to close its connection
         self.liveness.forget_after_fork()
         self.reader.after_fork_in_child()
         self.clock.after_fork_in_child()

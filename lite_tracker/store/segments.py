@@ -297,11 +297,15 @@ def write_segment(folder: Path, table: Any) -> Path:
     # Segments live seconds until compaction: skip compression, and dictionary-encode only string
     # columns (hashing every metric value costs more than it saves).
     strings = [f.name for f in table.schema if not (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))]
-    pq.write_table(table, tmp, compression="none", use_dictionary=strings)
-    fd = os.open(tmp, os.O_RDONLY)
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, final)
+        pq.write_table(table, tmp, compression="none", use_dictionary=strings)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, final)
+    except BaseException:  # a full disk: leave no partial temp file behind (the caller keeps the data)
+        tmp.unlink(missing_ok=True)
+        raise
     return final

@@ -53,6 +53,7 @@ _RUN_NAME_TAG = "mlflow.runName"
 _LOGGED_ARTIFACTS = "mlflow.loggedArtifacts"
 _FLOAT = frozenset((float,))
 _EXPERIMENT_CACHE_SECONDS = 10.0
+_RUN_RECHECK_SECONDS = 0.5  # how often a process looks whether another one deleted a run it logs to
 
 
 @dataclass
@@ -63,6 +64,10 @@ class _RunState:
     artifact_uri: str
     lifecycle_stage: str
     params: dict[str, str] = field(default_factory=dict)
+    created: bool = False  # by this process: its params need no look in the store unless others join
+    joined: bool = False  # this process marked the run as logged to by more than its creator
+    checked: float = 0.0  # time.monotonic() of the last look at the run's deleted marker
+    deleted_elsewhere: bool = False  # the lifecycle stage came from the deleted marker
 
 
 class _Backend:
@@ -89,6 +94,9 @@ class _Backend:
         starts them on first use); the run cache stays, so the child can log to its parent's runs."""
         self.buffer.after_fork_in_child()
         self.store.after_fork_in_child()
+        for state in self.runs.values():  # the child did not create its parent's runs: it joins them
+            state.created = state.joined = False
+            state.checked = 0.0
 
 
 _backends: dict[Path, _Backend] = {}
@@ -339,9 +347,10 @@ class MlflowClient(RegistryClient):
         user = tag_map.get("mlflow.user", "")
         run_id = time_sortable_hex()
         artifact_uri = f"{exp.artifact_location.rstrip('/')}/{run_id}/artifacts"
+        self._store.check_writable()
         self._store.liveness.hold(run_id)
         seq = self._store.clock()
-        self._b.runs[run_id] = _RunState(experiment_id, artifact_uri, LifecycleStage.ACTIVE)
+        self._b.runs[run_id] = _RunState(experiment_id, artifact_uri, LifecycleStage.ACTIVE, created=True)
         self._b.buffer.add_events(RUNS.events, [(run_id, experiment_id, run_name, user, "RUNNING", start, None,
                                                  LifecycleStage.ACTIVE, artifact_uri, seq)])
         self._b.buffer.add_events(TAGS.events, [(run_id, k, val, seq) for k, val in tag_map.items()])
@@ -364,12 +373,32 @@ class MlflowClient(RegistryClient):
         return state
 
     def _active_state(self, run_id: str) -> _RunState:
-        state = self._b.runs.get(run_id) or self._state(v.validate_run_id(run_id))
+        state = self._b.runs.get(run_id) if type(run_id) is str else None  # a list id is no dict key
+        if state is None:
+            state = self._state(v.validate_run_id(run_id))
+        now = time.monotonic()
+        if now - state.checked >= _RUN_RECHECK_SECONDS:
+            self._recheck(run_id, state)
+            state.checked = now
         if state.lifecycle_stage != LifecycleStage.ACTIVE:
             raise InvalidParameterValue(
                 f"The run {run_id} must be in the 'active' state. Current state is {state.lifecycle_stage}."
             )
         return state
+
+    def _recheck(self, run_id: str, state: _RunState) -> None:
+        """Mark a run this process did not create as shared, and follow deletes and restores made by
+        other processes (through the store's run markers: a file check, no query)."""
+        if not state.created and not state.joined:
+            self._store.mark_run(run_id, "shared")
+            state.joined = True
+        if self._store.run_marked(run_id, "deleted"):
+            if state.lifecycle_stage == LifecycleStage.ACTIVE:
+                state.lifecycle_stage = LifecycleStage.DELETED
+                state.deleted_elsewhere = True
+        elif state.deleted_elsewhere:
+            state.lifecycle_stage = LifecycleStage.ACTIVE
+            state.deleted_elsewhere = False
 
     def _run_event(self, run_id: str, **fields: Any) -> None:
         row = tuple(fields.get(name) for name in RUNS.column_names[1:-1])
@@ -403,13 +432,17 @@ class MlflowClient(RegistryClient):
         """Soft-delete a run (restore with :meth:`restore_run`)."""
         state = self._state(v.validate_run_id(run_id))
         self._run_event(run_id, lifecycle_stage=LifecycleStage.DELETED)
+        self._store.mark_run(run_id, "deleted")
         state.lifecycle_stage = LifecycleStage.DELETED
+        state.deleted_elsewhere = False
 
     def restore_run(self, run_id: str) -> None:
         """Undo :meth:`delete_run`."""
         state = self._state(v.validate_run_id(run_id))
         self._run_event(run_id, lifecycle_stage=LifecycleStage.ACTIVE)
+        self._store.mark_run(run_id, "deleted", present=False)
         state.lifecycle_stage = LifecycleStage.ACTIVE
+        state.deleted_elsewhere = False
 
     def log_metric(self, run_id: str, key: str, value: float, timestamp: int | None = None,
                    step: int | None = None, synchronous: bool | None = None, dataset_name: str | None = None,
@@ -421,8 +454,9 @@ class MlflowClient(RegistryClient):
         ``TypeError``, so a typo such as ``stpe=5`` cannot silently log at step 0. With
         ``synchronous=False`` it returns a :class:`RunOperations` whose ``wait()`` makes the point durable.
         """
-        state = self._b.runs.get(run_id)
-        if state is None or state.lifecycle_stage != LifecycleStage.ACTIVE:
+        state = self._b.runs.get(run_id) if type(run_id) is str else None
+        if state is None or state.lifecycle_stage != LifecycleStage.ACTIVE \
+                or time.monotonic() - state.checked >= _RUN_RECHECK_SECONDS:
             self._active_state(run_id)
         key = v.validate_key(key, "metric")
         value = v.validate_metric_value(key, value)
@@ -436,8 +470,9 @@ class MlflowClient(RegistryClient):
     def log_metrics_dict(self, run_id: str, metrics: dict[str, Any], step: int | None = None,
                          timestamp: int | None = None) -> None:
         """Log several metrics at one step and timestamp (what fluent ``log_metrics`` calls)."""
-        state = self._b.runs.get(run_id)
-        if state is None or state.lifecycle_stage != LifecycleStage.ACTIVE:
+        state = self._b.runs.get(run_id) if type(run_id) is str else None
+        if state is None or state.lifecycle_stage != LifecycleStage.ACTIVE \
+                or time.monotonic() - state.checked >= _RUN_RECHECK_SECONDS:
             self._active_state(run_id)
         if type(metrics) is not dict:
             if not isinstance(metrics, dict):
@@ -502,14 +537,18 @@ class MlflowClient(RegistryClient):
                     f"Duplicate parameter keys have been submitted: [{key!r}]. Please ensure the request "
                     "contains only one param value per param key."
                 )
+            new_params[key] = text
+        unknown = [k for k in new_params if k not in state.params]
+        if unknown and (not state.created or self._store.run_marked(run_id, "shared")):
+            state.params.update(self._store.logged_params(run_id, unknown))  # logged by another process
+        for key, text in new_params.items():
             old = state.params.get(key)
             if old is not None and old != text:
                 raise InvalidParameterValue(
                     f"Changing param values is not allowed. Param with key='{key}' was already logged with "
                     f"value='{old}' for run ID='{run_id}'. Attempted logging new value '{text}'."
                 )
-            new_params[key] = text
-        tag_rows = list(dict(v.validate_tag(t.key, t.value) for t in tags).items())
+        tag_rows = list(dict(v.validate_tag(t.key, t.value) for t in tags).items())  # a repeated key: last wins
         seq = self._store.clock()
         fresh = [(run_id, k, val, seq) for k, val in new_params.items() if k not in state.params]
         if fresh:
@@ -625,6 +664,8 @@ class MlflowClient(RegistryClient):
     def _artifacts(self, run_id: str, write: bool = True) -> ArtifactRepository:
         if write and self._b.read_only:
             raise InvalidState(self._b.read_only)
+        if write:
+            self._store.check_writable()
         return ArtifactRepository(self._state(v.validate_run_id(run_id)).artifact_uri)
 
     def log_artifact(self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
