@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lite_tracker.tracking.client import close_all
 
 from lite_tracker import MlflowClient
 from lite_tracker.entities import Metric, Param
+from lite_tracker.tracking.client import close_all
 
 CHROMIUM = "/usr/bin/chromium"
 XSS_NAME = "<img src=x onerror=window.__xss=1>"
