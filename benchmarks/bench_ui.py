@@ -47,6 +47,7 @@ import os
 import platform
 import random
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -560,6 +561,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.child is not None:
         child_main(json.loads(args.child))
         return
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: servers stopped, temp removed
     libs = [lib for lib in LIBS if lib in args.only]
     workloads = [w for w in WORKLOADS if w in args.workloads]
     size = dict(QUICK_SIZES if args.quick else SIZES)
