@@ -76,10 +76,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(store: str, port: int) -> subprocess.Popen[bytes]:
-    """`lite-tracker ui` as a real process; returns once it answers."""
+def start_server(folder: str, store: str, port: int) -> subprocess.Popen[bytes]:
+    """`lite-tracker ui` as a real process working in ``folder`` (so the header shows the store relative to
+    it, as a user sees it); returns once it answers."""
     exe = Path(sys.executable).with_name("lite-tracker")
-    proc = subprocess.Popen([str(exe), "ui", "--store", store, "--port", str(port)], stderr=subprocess.PIPE)
+    proc = subprocess.Popen([str(exe), "ui", "--store", store, "--port", str(port)], cwd=folder,
+                            stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -100,7 +102,7 @@ def main() -> None:
     store = os.path.join(folder, "lite_tracker.duckdb")
     ids = log_demo(store)
     port = free_port()
-    server = start_server(store, port)
+    server = start_server(folder, store, port)
     base = f"http://127.0.0.1:{port}"
     try:
         with sync_playwright() as p:

@@ -501,3 +501,17 @@ def test_bucket_store_is_a_read_only_team_view(s3: dict[str, Any], tmp_path: Pat
         "notes/readme.md"]
     assert c.post("/api/lite/experiments/create", json={"name": "x"}).status_code == 403
     assert c.post(f"/api/lite/runs/{rid}/note", json={"note": "n"}).status_code == 403
+
+
+def test_header_shows_store_relative_to_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    inside = tmp_path / "work" / "runs" / "lite_tracker.duckdb"
+    inside.parent.mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "work")
+    html = app_client(inside).get("/").text
+    assert '<span class="store" title="store">runs/lite_tracker.duckdb</span>' in html
+    assert str(tmp_path) not in html
+
+    outside = tmp_path / "elsewhere" / "lite_tracker.duckdb"
+    outside.parent.mkdir()
+    html = app_client(outside).get("/").text
+    assert f'<span class="store" title="store">{outside}</span>' in html

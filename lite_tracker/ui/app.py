@@ -70,8 +70,24 @@ def create_app(tracking_uri: str, *, read_only: bool = False, token: str | None 
     app.state.client = client
     app.state.read_only = read_only or tracking_uri.startswith("s3://")
     app.state.plotly_url = f"{PLOTLY_PATH}?v={_plotly_version()}"
+    app.state.store_label = store_label(client.tracking_uri)
     app.add_middleware(SecurityMiddleware, token=token)
     return app
+
+
+def store_label(tracking_uri: str) -> str:
+    """The store as the page header shows it: relative to the working directory when the store is under it
+    (no machine path on screen or in screenshots), else as given.
+
+    Example:
+        >>> store_label("s3://bucket/team")
+        's3://bucket/team'
+    """
+    if "://" in tracking_uri:
+        return tracking_uri
+    path = Path(tracking_uri).resolve()
+    cwd = Path.cwd().resolve()
+    return str(path.relative_to(cwd)) if cwd in path.parents else tracking_uri
 
 
 def _plotly_version() -> str:

@@ -66,7 +66,7 @@ def _render(request: Request, template: str, title: str, data: dict[str, Any]) -
     state = request.app.state
     page = _env.get_template(template).render(
         title=title, data=data, read_only=state.read_only, plotly_url=state.plotly_url,
-        store=state.client.tracking_uri)
+        store=state.store_label)
     return HTMLResponse(page)
 
 
