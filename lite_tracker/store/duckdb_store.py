@@ -334,7 +334,10 @@ class DuckDBStore:
         """
         where = "run_id IN (SELECT unnest(?))" + (" AND key IN (SELECT unnest(?))" if keys is not None else "")
         params: list[Any] = [list(run_ids)] + ([list(keys)] if keys is not None else [])
-        select = f"SELECT DISTINCT run_id, key, step, timestamp, value FROM metrics WHERE {where}"
+        # A point logged twice in separate compactions is stored twice: full histories show it once (MLflow's
+        # metric key is the whole point); a downsampled chart keeps each bucket's extremes either way.
+        distinct = "" if max_points is not None else "DISTINCT "
+        select = f"SELECT {distinct}run_id, key, step, timestamp, value FROM metrics WHERE {where}"
         if max_points is not None:
             # One sort numbers each series' points; buckets are then hash-aggregated to their lowest and
             # highest point (ntile plus two ranking windows sorted every point three times: 10 s for 2M).
