@@ -122,6 +122,8 @@ def test_malformed_requests_get_a_clear_error_and_the_server_keeps_serving(
 
 
 def test_unknown_model_fails_to_start_with_a_message(tmp_path: Path) -> None:
+    mlflow.MlflowClient(str(tmp_path / "s.duckdb"))  # the store exists; the model does not
+    close_all()
     proc = subprocess.run([sys.executable, "-m", "lite_tracker", "models", "serve", "-m", "models:/nope/1",
                            "--port", str(_free_port()), "--store", str(tmp_path / "s.duckdb")],
                           capture_output=True, text=True, timeout=60)
