@@ -138,6 +138,16 @@ def test_bulk_history_downsampling_keeps_each_buckets_lowest_and_highest_point(c
     assert small.column("timestamp").to_pylist() == [10 * i for i in want]
 
 
+def test_bulk_history_downsampling_of_points_all_at_step_zero_uses_their_time(client: MlflowClient) -> None:
+    """log_metric without a step logs everything at step 0: the buckets then split the time range."""
+    rid = client.create_run("0").info.run_id
+    client.log_batch(rid, metrics=[mlflow.Metric("m", float(i % 7), 1_000 + 10 * i, 0) for i in range(1000)])
+    small = client.get_metric_history_bulk([rid], ["m"], max_points=20)
+    assert 10 < small.num_rows <= 20
+    assert set(small.column("value").to_pylist()) == {0.0, 6.0}  # every bucket's lowest and highest
+    assert small.column("timestamp").to_pylist() == sorted(small.column("timestamp").to_pylist())
+
+
 # ---------------------------------------------------------------- NaN and infinities (MLflow 3.x, measured)
 
 NAN_VALUES = {"nan": float("nan"), "zero": 0.0, "one": 1.0, "pinf": float("inf"), "ninf": float("-inf")}

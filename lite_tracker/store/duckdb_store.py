@@ -329,8 +329,9 @@ class DuckDBStore:
                          max_points: int | None) -> pa.Table:
         """Points of many series at once as (run_id, key, step, timestamp, value), ordered.
 
-        With ``max_points``, a longer series is cut into ``max_points // 2`` buckets of consecutive
-        points and each bucket keeps its lowest and highest point, so spikes survive downsampling.
+        With ``max_points``, a longer series is cut into ``max_points // 2`` buckets of equal step range
+        (time range when its steps cannot separate its points) and each bucket keeps its lowest and highest
+        point, so spikes survive downsampling.
         """
         where = "run_id IN (SELECT unnest(?))" + (" AND key IN (SELECT unnest(?))" if keys is not None else "")
         params: list[Any] = [list(run_ids)] + ([list(keys)] if keys is not None else [])
@@ -339,13 +340,16 @@ class DuckDBStore:
         distinct = "" if max_points is not None else "DISTINCT "
         select = f"SELECT {distinct}run_id, key, step, timestamp, value FROM metrics WHERE {where}"
         if max_points is not None:
-            # One sort numbers each series' points; buckets are then hash-aggregated to their lowest and
-            # highest point (ntile plus two ranking windows sorted every point three times: 10 s for 2M).
-            params.append(max(1, max_points // 2))
+            # Buckets split each series' step range evenly (its time range when its steps are too few to
+            # separate the points, e.g. everything logged at step 0), so no sort of every point is needed:
+            # one pass finds the ranges, one hash aggregation keeps each bucket's lowest and highest point.
+            params += [max(1, max_points // 2)] * 3
             select = (
-                f"WITH pts AS ({select}), numbered AS (SELECT *, (row_number() OVER w - 1) * ? // count(*) OVER w "
-                "AS bucket FROM pts WINDOW w AS (PARTITION BY run_id, key ORDER BY step, timestamp ROWS BETWEEN "
-                "UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)), ends AS (SELECT run_id, key, "
+                f"WITH pts AS ({select}), rng AS (SELECT run_id, key, min(step) AS s0, max(step) - min(step) + 1 "
+                "AS s_span, min(timestamp) AS t0, max(timestamp) - min(timestamp) + 1 AS t_span, count(*) AS n "
+                "FROM pts GROUP BY run_id, key), numbered AS (SELECT p.*, CASE WHEN r.s_span >= least(r.n, ?) "
+                "THEN (p.step - r.s0) * ? // r.s_span ELSE (p.timestamp - r.t0) * ? // r.t_span END AS bucket "
+                "FROM pts p JOIN rng r USING (run_id, key)), ends AS (SELECT run_id, key, "
                 "arg_min({'step': step, 'timestamp': timestamp, 'value': value}, (value, step)) AS lo, "
                 "arg_max({'step': step, 'timestamp': timestamp, 'value': value}, (value, -step)) AS hi "
                 "FROM numbered GROUP BY run_id, key, bucket), kept AS (SELECT run_id, key, lo AS p FROM ends "
