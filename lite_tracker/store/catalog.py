@@ -367,6 +367,8 @@ def _load_readable(con: duckdb.DuckDBPyConnection, table: str, layout: Layout, n
         try:
             _load_segments(con, table, [str(layout.pending / n) for n in names], columns)
             return names
+        except (duckdb.InterruptException, duckdb.OutOfMemoryException):
+            raise  # an interrupted or starved read says nothing about the segments: quarantine none
         except duckdb.Error:
             readable = [n for n in names if _data_reads(con, layout, n)]
             if len(readable) == len(names):
@@ -383,6 +385,8 @@ def _data_reads(con: duckdb.DuckDBPyConnection, layout: Layout, name: str) -> bo
     try:
         con.sql("SELECT * FROM read_parquet(?)", params=[str(path)]).to_arrow_table()
         return True
+    except (duckdb.InterruptException, duckdb.OutOfMemoryException):
+        raise
     except duckdb.Error as e:
         _quarantine(path, layout.quarantine, f"unreadable data: {e}")
         return False
