@@ -625,36 +625,34 @@ def register_model(model_uri: str, name: str, await_registration_for: int = 300,
     return client.create_model_version(name, model_uri, tags=tags)
 
 
-def search_registered_models(max_results: int | None = None, filter_string: str | None = None,
-                             order_by: list[str] | None = None) -> list[RegisteredModel]:
-    """Every registered model matching the filter (all pages), as MLflow's fluent function."""
-    client = _client()
-    out: list[RegisteredModel] = []
+def _all_pages(fetch: Callable[[int, str | None], PagedList[Any]], max_results: int | None,
+               page_size: int) -> list[Any]:
+    """Pages of ``fetch(max_results, page_token)`` until the last page or ``max_results`` items."""
+    out: list[Any] = []
     token = None
     while max_results is None or len(out) < max_results:
-        page = client.search_registered_models(filter_string, 1000 if max_results is None else
-                                               min(1000, max_results - len(out)), order_by, token)
+        page = fetch(page_size if max_results is None else min(page_size, max_results - len(out)), token)
         out.extend(page)
         token = page.token
         if token is None:
             break
     return out
+
+
+def search_registered_models(max_results: int | None = None, filter_string: str | None = None,
+                             order_by: list[str] | None = None) -> list[RegisteredModel]:
+    """Every registered model matching the filter (all pages), as MLflow's fluent function."""
+    client = _client()
+    return _all_pages(lambda n, token: client.search_registered_models(filter_string, n, order_by, token),
+                      max_results, 1000)
 
 
 def search_model_versions(max_results: int | None = None, filter_string: str | None = None,
                           order_by: list[str] | None = None) -> list[ModelVersion]:
     """Every model version matching the filter (all pages, newest first by default)."""
     client = _client()
-    out: list[ModelVersion] = []
-    token = None
-    while max_results is None or len(out) < max_results:
-        page = client.search_model_versions(filter_string, 10_000 if max_results is None else
-                                            min(10_000, max_results - len(out)), order_by, token)
-        out.extend(page)
-        token = page.token
-        if token is None:
-            break
-    return out
+    return _all_pages(lambda n, token: client.search_model_versions(filter_string, n, order_by, token),
+                      max_results, 10_000)
 
 
 def set_model_version_tag(name: str, version: int | str | None = None, key: str | None = None,
