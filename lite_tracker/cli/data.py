@@ -7,26 +7,12 @@ import argparse
 import sys
 from typing import Any
 
+from ._progress import ProgressLine
 
-class _ImportProgressLine:
-    """The import's stage on one stderr line, redrawn in place."""
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.drawn = False
-
-    def __call__(self, p: Any) -> None:
-        if not self.enabled:
-            return
-        count = f" {p.done}/{p.total}" if p.stage == "artifacts" else ""
-        sys.stderr.write(f"\rimport: {p.stage}{count}          ")
-        sys.stderr.flush()
-        self.drawn = True
-
-    def end(self) -> None:
-        if self.drawn:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+def _import_progress(p: Any) -> str:
+    count = f" {p.done}/{p.total}" if p.stage == "artifacts" else ""
+    return f"import: {p.stage}{count}        "
 
 
 def _import_mlflow(args: argparse.Namespace) -> int:
@@ -35,7 +21,7 @@ def _import_mlflow(args: argparse.Namespace) -> int:
     Example: lite-tracker import mlflow --from sqlite:///mlflow.db --store lite_tracker.duckdb"""
     from ..io import import_mlflow
 
-    line = _ImportProgressLine(not args.quiet and sys.stderr.isatty())
+    line = ProgressLine(not args.quiet and sys.stderr.isatty(), _import_progress)
     try:
         result = import_mlflow(args.source, store=args.store, copy_artifacts=not args.no_copy_artifacts,
                                progress=line)
