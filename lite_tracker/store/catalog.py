@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreBusy, StoreCorrupt, StoreFormatError, StoreReadOnly
-from .connection import connect, missing_store, os_store_error, read_only_error, store_error
+from .connection import connect, missing_store, os_store_error, patiently, read_only_error, store_error
 from .layout import Layout
 from .locks import RunLiveness, RWLock, try_exclusive
 from .segments import (
@@ -202,7 +202,7 @@ def open_store(layout: Layout, rw: RWLock, artifact_root: str) -> StoreReadOnly 
     if exists:
         try:
             with rw.read():
-                con = connect(layout.db_path, read_only=True)
+                con = patiently(lambda: connect(layout.db_path, read_only=True))
                 try:
                     version = read_version(con)
                 finally:
@@ -672,10 +672,7 @@ class Reader:
         path = self._layout.db_path
         with self._lock, self._rw.read():
             con = self._connection()
-            try:
-                con.execute(f"ATTACH {_q(str(path))} AS s (READ_ONLY)")
-            except duckdb.Error as e:
-                raise store_error(e, path) from e
+            patiently(lambda: self._attach(con))
             try:
                 self._load_pending(con)
                 yield con
@@ -683,6 +680,15 @@ class Reader:
                 raise store_error(e, path) from e
             finally:
                 con.execute("DETACH s")
+
+    def _attach(self, con: duckdb.DuckDBPyConnection) -> None:
+        import duckdb
+
+        path = self._layout.db_path
+        try:
+            con.execute(f"ATTACH {_q(str(path))} AS s (READ_ONLY)")
+        except duckdb.Error as e:
+            raise store_error(e, path) from e
 
     def close(self) -> None:
         with self._lock:

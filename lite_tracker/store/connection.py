@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import errno
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import StoreBusy, StoreCorrupt, StoreError, StoreFull, StoreReadOnly
 
 if TYPE_CHECKING:
     import duckdb
+
+T = TypeVar("T")
 
 _HELD_BY = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
 _READ_ONLY_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
@@ -43,6 +47,25 @@ def connect(path: Path | None = None, read_only: bool = False,
     # DuckDB prints a progress bar to stdout for queries over 2 s (a session setting, not a config one).
     con.execute("SET enable_progress_bar = false")
     return con
+
+
+def patiently(open_store_file: Callable[[], T], patience: float = 2.0) -> T:
+    """Run ``open_store_file`` (it opens the store file while holding the store's read lock and raises
+    :class:`StoreBusy` if another process holds it read-write); while busy, retry for up to ``patience``
+    seconds, then raise.
+
+    The kernel closes an exiting process's files in descriptor order, so a lite_tracker process that ends
+    during a compaction lets go of its lock files a moment before the store file; a program that really
+    holds the file is still reported, after the wait.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return open_store_file()
+        except StoreBusy:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(0.02)
 
 
 def store_error(e: Exception, path: Path) -> StoreError:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._ids import new_experiment_id
 from ..entities import Dataset, DatasetInput, Experiment, InputTag, Metric, Run, RunData, RunInfo, RunInputs
-from ..errors import ResourceAlreadyExists, ResourceNotFound, StoreBusy, StoreReadOnly
+from ..errors import LockTimeout, ResourceAlreadyExists, ResourceNotFound, StoreBusy, StoreReadOnly
 from . import catalog, sandbox
 from .catalog import CompactionResult, Reader
 from .connection import os_store_error
@@ -422,6 +422,10 @@ class DuckDBStore:
                 self.compact()
                 reported = ""
             except Exception as e:  # keep logging alive; the next tick retries
+                if isinstance(e, LockTimeout) and not isinstance(e, StoreBusy):
+                    # long queries of lite_tracker's own readers held the file: nothing is wrong, no warning
+                    log.debug("lite_tracker: compaction waits for running queries: %s", e)
+                    continue
                 if main.is_alive() and str(e) != reported:  # at exit the next process compacts: say nothing
                     log.warning("lite_tracker: background compaction failed, will retry: %s", e)
                     reported = str(e)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -121,12 +124,28 @@ def test_another_program_holding_the_file_never_stops_logging(tmp_path: Path) ->
         with pytest.raises(StoreBusy, match=f"PID {pid}") as e:
             client.search_runs(["0"])
         assert e.value.error_code == "TEMPORARILY_UNAVAILABLE" and "read_only=True" in e.value.message
+        client._store.stop_compactor()  # so that the compaction below is not skipped as already under way
         with pytest.raises(StoreBusy, match=f"PID {pid}"):
             client._store.compact()
     assert [m.step for m in client.get_metric_history(run, "k")] == list(range(100))
     assert client._store.compact() is not None
     assert [m.step for m in client.get_metric_history(run, "k")] == list(range(100))
     assert client.get_run(old).data.params == {"p": "1"}
+
+
+def test_a_holder_that_lets_go_within_a_moment_is_waited_for(tmp_path: Path) -> None:
+    """A lite_tracker process that exits during a compaction releases its lock files a moment before the
+    store file (the kernel closes descriptors in order): readers wait for it instead of failing."""
+    path = tmp_path / "s.duckdb"
+    old, _ = _filled_store(path, pending=False)
+    client = MlflowClient(str(path))
+    with held_read_write(path) as pid:
+        releaser = threading.Timer(0.5, os.kill, (pid, signal.SIGKILL))
+        releaser.start()
+        started = time.monotonic()
+        assert client.get_run(old).data.params == {"p": "1"}
+        assert 0.4 < time.monotonic() - started < 2.0
+        releaser.join()
 
 
 def test_disk_full_names_enospc_and_loses_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
