@@ -26,7 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import MlflowClient
+from ..tracking.client import MlflowClient
 from . import errors, lite_api, pages, rest
 
 _COOKIE = "lite_tracker_token"
@@ -94,9 +94,14 @@ def _plotly_version() -> str:
     return importlib.metadata.version("plotly")
 
 
+def plotly_bundle() -> bytes:
+    """plotly.js as the installed ``plotly`` package ships it (no CDN)."""
+    return (importlib.resources.files("plotly") / "package_data" / "plotly.min.js").read_bytes()
+
+
 async def _plotly(request: Request) -> Response:
     """plotly.js from the installed ``plotly`` package (no CDN); cached for a year (the URL carries the version)."""
-    data = (importlib.resources.files("plotly") / "package_data" / "plotly.min.js").read_bytes()
+    data = plotly_bundle()
     return Response(data, media_type="text/javascript",
                     headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
