@@ -7,6 +7,7 @@ store (default ``./lite_tracker.duckdb``) that many processes can write at once,
 from . import entities, exceptions
 from ._autolog import autolog
 from ._log_model import load_model, log_model
+from ._notebook import show
 from ._version import __version__
 from .entities import Experiment, Metric, Param, Run, RunTag, ViewType
 from .errors import LiteTrackerException, MlflowException, NotSupported
@@ -178,6 +179,7 @@ __all__ = [
     "set_tag",
     "set_tags",
     "set_tracking_uri",
+    "show",
     "sql",
     "start_run",
 ]

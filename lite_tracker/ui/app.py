@@ -26,7 +26,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import MlflowClient
+from ..errors import InvalidParameterValue
+from ..tracking.client import MlflowClient
 from . import errors, lite_api, pages, rest
 
 _COOKIE = "lite_tracker_token"
@@ -34,17 +35,22 @@ _WRITE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 _STATIC = Path(__file__).parent / "static"
 # Defence in depth on every response: scripts only from this server (plotly's WebGL traces compile
 # shaders with Function, hence 'unsafe-eval'; inline scripts stay blocked), no framing (clickjacking).
+_CSP = (b"default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+        b"img-src 'self' data: blob:; object-src 'none'; base-uri 'none'")
 _HEADERS = [
-    (b"content-security-policy", b"default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' "
-     b"'unsafe-inline'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"),
+    (b"content-security-policy", _CSP + b"; frame-ancestors 'none'"),
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
 ]
+# The server of lite_tracker.show() is framed by a notebook page of unknown origin: the same headers minus the
+# two that forbid framing (that server is read-only, so a page framing it cannot change anything).
+_EMBEDDABLE_HEADERS = [(b"content-security-policy", _CSP), *_HEADERS[2:]]
 PLOTLY_PATH = "/vendor/plotly.min.js"
 
 
-def create_app(tracking_uri: str, *, read_only: bool = False, token: str | None = None) -> Starlette:
+def create_app(tracking_uri: str, *, read_only: bool = False, token: str | None = None,
+               embeddable: bool = False) -> Starlette:
     """Build the web app over the store at ``tracking_uri`` (a local path or an ``s3://`` bucket, always
     read-only).
 
@@ -52,10 +58,16 @@ def create_app(tracking_uri: str, *, read_only: bool = False, token: str | None 
         tracking_uri: The store to show.
         read_only: Refuse every state change with 403.
         token: When set, every request must carry it (see the module docstring).
+        embeddable: Let other pages frame this one (a notebook's iframe); only with ``read_only``.
+
+    Raises:
+        InvalidParameterValue: ``embeddable`` without ``read_only``.
 
     Example:
         >>> app = create_app("runs/lite_tracker.duckdb", read_only=True)  # doctest: +SKIP
     """
+    if embeddable and not read_only:
+        raise InvalidParameterValue("An embeddable UI must be read-only: framing by any page allows clickjacking.")
     client = MlflowClient(tracking_uri)
     app = Starlette(
         routes=[
@@ -71,7 +83,7 @@ def create_app(tracking_uri: str, *, read_only: bool = False, token: str | None 
     app.state.read_only = read_only or tracking_uri.startswith("s3://")
     app.state.plotly_url = f"{PLOTLY_PATH}?v={_plotly_version()}"
     app.state.store_label = store_label(client.tracking_uri)
-    app.add_middleware(SecurityMiddleware, token=token)
+    app.add_middleware(SecurityMiddleware, token=token, embeddable=embeddable)
     return app
 
 
@@ -94,9 +106,14 @@ def _plotly_version() -> str:
     return importlib.metadata.version("plotly")
 
 
+def plotly_bundle() -> bytes:
+    """plotly.js as the installed ``plotly`` package ships it (no CDN)."""
+    return (importlib.resources.files("plotly") / "package_data" / "plotly.min.js").read_bytes()
+
+
 async def _plotly(request: Request) -> Response:
     """plotly.js from the installed ``plotly`` package (no CDN); cached for a year (the URL carries the version)."""
-    data = (importlib.resources.files("plotly") / "package_data" / "plotly.min.js").read_bytes()
+    data = plotly_bundle()
     return Response(data, media_type="text/javascript",
                     headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
@@ -116,9 +133,10 @@ class SecurityMiddleware:
     """Token check, same-origin check on state changes, JSON-only API writes and security headers, for every
     route."""
 
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
+    def __init__(self, app: ASGIApp, token: str | None, embeddable: bool = False) -> None:
         self.app = app
         self.token = token
+        self.headers = _EMBEDDABLE_HEADERS if embeddable else _HEADERS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -126,7 +144,7 @@ class SecurityMiddleware:
             return
         request = Request(scope)
         refusal, set_cookie = self._check(request)
-        extra = list(_HEADERS)
+        extra = list(self.headers)
         if set_cookie:
             cookie = f"{_COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/"
             extra.append((b"set-cookie", cookie.encode("latin-1")))

@@ -25,10 +25,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from .. import MlflowClient
 from ..entities import Experiment, Run, ViewType
 from ..entities.model_registry import ModelVersionStages, RegisteredModel
 from ..errors import InvalidFilter, InvalidParameterValue, ResourceNotFound
+from ..tracking.client import MlflowClient
 from .errors import error_response, require_writable
 
 PREFIX = "/api/lite"
@@ -323,13 +323,19 @@ def compare_data(client: MlflowClient, run_ids: list[str]) -> dict[str, Any]:
     """Runs side by side: params and latest metrics, each row flagged when the runs differ."""
     if not run_ids:
         raise InvalidParameterValue("run_ids is required (comma-separated run ids).")
-    found = runs_by_id(client, run_ids)
-    param_keys = sorted({k for r in found for k in r.data.params})
-    metric_keys = sorted({k for r in found for k in r.data.metrics})
+    return side_by_side(runs_by_id(client, run_ids))
+
+
+def side_by_side(runs: list[Run], metric_keys: list[str] | None = None) -> dict[str, Any]:
+    """Rows of the runs plus one row per param and per metric (``metric_keys``, or every metric), each with
+    the runs' values in order and ``differs`` when they are not all the same."""
+    param_keys = sorted({k for r in runs for k in r.data.params})
+    if metric_keys is None:
+        metric_keys = sorted({k for r in runs for k in r.data.metrics})
     return {
-        "runs": [run_row(r) for r in found],
-        "params": [_row_values(found, k, "params") for k in param_keys],
-        "metrics": [_row_values(found, k, "metrics") for k in metric_keys],
+        "runs": [run_row(r) for r in runs],
+        "params": [_row_values(runs, k, "params") for k in param_keys],
+        "metrics": [_row_values(runs, k, "metrics") for k in metric_keys],
     }
 
 
@@ -385,7 +391,14 @@ async def metrics_bulk(request: Request) -> Response:
         raise InvalidParameterValue(f"max_points must be an integer, got {q.get('max_points')!r}.") from e
     if not 2 <= max_points <= 100_000:
         raise InvalidParameterValue(f"max_points must be between 2 and 100000, got {max_points}.")
-    table = client_of(request).get_metric_history_bulk(ids, keys, max_points)
+    return JSONResponse({"series": metric_series(client_of(request), ids, keys, max_points)})
+
+
+def metric_series(client: MlflowClient, run_ids: list[str], keys: list[str] | None,
+                  max_points: int) -> list[dict[str, Any]]:
+    """Histories downsampled to ``max_points`` per series, one ``{run_id, key, steps, timestamps, values}``
+    per run and metric (non-finite values None, which charts draw as gaps)."""
+    table = client.get_metric_history_bulk(run_ids, keys, max_points)
     cols = [table.column(c).to_pylist() for c in ("run_id", "key", "step", "timestamp", "value")]
     series: list[dict[str, Any]] = []
     current: tuple[str, str] | None = None
@@ -397,7 +410,7 @@ async def metrics_bulk(request: Request) -> Response:
         s["steps"].append(step)
         s["timestamps"].append(ts)
         s["values"].append(value if math.isfinite(value) else None)
-    return JSONResponse({"series": series})
+    return series
 
 
 # ------------------------------------------------------------------ artifacts

@@ -54,6 +54,11 @@ _env.filters["number"] = _number
 _env.filters["duration"] = _duration
 
 
+def render(template: str, **context: Any) -> str:
+    """Render one of the UI's templates (autoescaped, with the pages' filters) to a string."""
+    return _env.get_template(template).render(**context)
+
+
 def error_html(status: int, message: str) -> str:
     """A plain error page (no template needed, so it works whatever failed)."""
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>Error {status}</title>"

@@ -55,5 +55,39 @@ const Charts = (() => {
     return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   }
 
-  return { layout, config, smooth, curveTraces, xTitle, escapeForPlotly };
+  // A parcoords dimension: numeric when every present value is a number, else categories.
+  function dimension(label, vals) {
+    const present = vals.filter((v) => v !== null && v !== undefined && v !== "");
+    const numeric = present.length > 0 && present.every((v) => !isNaN(Number(v)));
+    const name = escapeForPlotly(label);
+    if (numeric) return { label: name, values: vals.map((v) => (v === null || v === undefined || v === "" ? NaN : Number(v))) };
+    const cats = [...new Set(present.map(String))].sort();
+    return {
+      label: name, values: vals.map((v) => cats.indexOf(String(v))),
+      tickvals: cats.map((_, i) => i), ticktext: cats.map(escapeForPlotly),
+    };
+  }
+
+  // Numbers of a metric row of the compare data (NaN and infinities, sent as strings, become null).
+  function metricNumbers(row) {
+    return row ? row.values.map((v) => (typeof v === "number" ? v : null)) : [];
+  }
+
+  // Parallel coordinates of params (the differing ones, or all when none differ) against one metric,
+  // coloured by it. `params` and `metric` are rows of the compare data: {key, values, differs}.
+  function parcoordsTrace(params, metric) {
+    const color = metricNumbers(metric);
+    const differing = params.filter((p) => p.differs);
+    const dims = (differing.length ? differing : params).map((p) => dimension(p.key, p.values));
+    dims.push(dimension(metric.key, color));
+    return {
+      type: "parcoords",
+      line: { color: color.map((v) => (v === null ? NaN : v)), colorscale: "Viridis", showscale: true },
+      dimensions: dims,
+    };
+  }
+
+  const parcoordsLayout = { margin: { l: 110, r: 60, t: 50, b: 30 } };
+
+  return { layout, config, smooth, curveTraces, xTitle, escapeForPlotly, metricNumbers, parcoordsTrace, parcoordsLayout };
 })();

@@ -38,26 +38,13 @@
   }
 
   function metricValues(key) {
-    const row = data.metrics.find((m) => m.key === key);
-    return row ? row.values.map((v) => (typeof v === "number" ? v : null)) : [];
+    return Charts.metricNumbers(data.metrics.find((m) => m.key === key));
   }
 
   function values(spec) {
     const [kind, ...rest] = spec.split(".");
     const key = rest.join(".");
     return kind === "params" ? paramValues(key) : metricValues(key);
-  }
-
-  // A parcoords dimension: numeric when every present value is a number, else categories.
-  function dimension(label, vals) {
-    const present = vals.filter((v) => v !== null && v !== undefined && v !== "");
-    const numeric = present.length > 0 && present.every((v) => !isNaN(Number(v)));
-    if (numeric) return { label, values: vals.map((v) => (v === null || v === undefined || v === "" ? NaN : Number(v))) };
-    const cats = [...new Set(present.map(String))].sort();
-    return {
-      label, values: vals.map((v) => cats.indexOf(String(v))),
-      tickvals: cats.map((_, i) => i), ticktext: cats,
-    };
   }
 
   function parcoords() {
@@ -67,15 +54,9 @@
       div.textContent = "Parallel coordinates need params and a metric.";
       return;
     }
-    const color = metricValues(key);
-    const differing = data.params.filter((p) => p.differs);
-    const dims = (differing.length ? differing : data.params).map((p) => dimension(p.key, p.values));
-    dims.push(dimension(key, color));
-    Plotly.react(div, [{
-      type: "parcoords",
-      line: { color: color.map((v) => (v === null ? NaN : v)), colorscale: "Viridis", showscale: true },
-      dimensions: dims,
-    }], Charts.layout({ margin: { l: 110, r: 60, t: 50, b: 30 } }), Charts.config);
+    const metric = data.metrics.find((m) => m.key === key);
+    Plotly.react(div, [Charts.parcoordsTrace(data.params, metric)], Charts.layout(Charts.parcoordsLayout),
+      Charts.config);
   }
 
   function scatter() {
