@@ -17,6 +17,8 @@ from lite_tracker import MlflowClient
 from lite_tracker.cli.maintenance import gc
 from lite_tracker.entities import Metric
 from lite_tracker.errors import InvalidParameterValue, ResourceNotFound
+from lite_tracker.settings import resolve_settings
+from lite_tracker.store.doctor import FAIL, diagnose
 from lite_tracker.store.gc import parse_older_than
 
 _TABLES = ("runs", "params", "tags", "metrics", "latest_metrics")
@@ -45,6 +47,11 @@ def _rows(client: MlflowClient, run_id: str) -> dict[str, int]:
     """Rows of the run in each public view (compacted and pending alike)."""
     return {t: client.sql(f"SELECT count(*) AS n FROM {t} WHERE run_id = ?", [run_id]).column("n")[0].as_py()
             for t in _TABLES}
+
+
+def _verified(store: Path) -> list[str]:
+    """What ``doctor --verify`` finds failing (nothing when every invariant of the store holds)."""
+    return [f"{c.name}: {c.message}" for c in diagnose(resolve_settings(str(store)), verify=True) if c.status == FAIL]
 
 
 def _file_rows(store: Path, run_id: str) -> int:
@@ -185,17 +192,21 @@ def test_registered_model_files_stay_and_the_version_keeps_working(store_path: P
     version = client.get_model_version("m", mv.version)
     assert version.run_id == rid and version.source == str(root / "model")
     assert Path(client.get_model_version_download_uri("m", mv.version), "conf.json").exists()
+    assert not _verified(store_path)  # a version whose source run is gone is no violation (MLflow keeps it too)
 
 
 _CHILD = """
 import sys
+import time
 from lite_tracker import MlflowClient
 from lite_tracker.errors import InvalidParameterValue
 
 client = MlflowClient(sys.argv[1])
-doomed, kept = sys.argv[2], sys.argv[3]
+doomed, kept, n = sys.argv[2], sys.argv[3], int(sys.argv[4])
 refused = False
-for i in range(int(sys.argv[4])):
+i = 0
+deadline = time.monotonic() + 60
+while (i < n or not refused) and time.monotonic() < deadline:  # logs on until it sees the run deleted
     client.log_metric(kept, "k", float(i), step=i)
     if not refused:
         try:
@@ -206,8 +217,9 @@ for i in range(int(sys.argv[4])):
         print("logging", flush=True)
     if i % 50 == 0:
         client.flush()
+    i += 1
 client.flush()
-print("done", refused, flush=True)
+print("done", refused, i, flush=True)
 """
 
 
@@ -230,7 +242,31 @@ def test_gc_while_another_process_logs_to_the_store(store_path: Path) -> None:
         child.kill()
         child.wait(timeout=30)
     assert child.returncode == 0, err[-3000:]
-    assert out.strip() == "done True"  # the child saw the delete and stopped logging to the run
+    done_line, refused, logged = out.split()
+    assert (done_line, refused) == ("done", "True")  # the child saw the delete and stopped logging to the run
     client._store.compact()
     assert _rows(client, doomed) == dict.fromkeys(_TABLES, 0) and _file_rows(store_path, doomed) == 0
-    assert [m.step for m in client.get_metric_history(kept, "k")] == list(range(n))
+    assert [m.step for m in client.get_metric_history(kept, "k")] == list(range(int(logged)))
+    assert not _verified(store_path)
+
+
+def test_gc_deletes_artifacts_in_s3_but_the_registered_model(s3: dict, store_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LITE_TRACKER_ARTIFACT_ROOT", f"{s3['url']}/artifacts")
+    client = MlflowClient(str(store_path))
+    doomed, other, kept = (_run(client, "0", name) for name in ("doomed", "other", "kept"))
+    client.create_registered_model("m")
+    client.create_model_version("m", f"runs:/{other}/model", other)
+    for rid in (doomed, other):
+        client.delete_run(rid)
+    fs = s3["fs"]
+
+    def files(rid: str) -> list[str]:
+        root = client.get_run(kept).info.artifact_uri.replace(kept, rid).removeprefix("s3://")
+        return sorted(f[len(root) + 1:] for f in fs.find(root) if f != root)  # SeaweedFS keeps empty folders
+
+    assert files(doomed) == files(other) == ["model/conf.json", "notes/a.txt"]
+    done = json.loads(_gc(store_path, "--yes", "--json").output)
+    assert done["artifact_files_deleted"] == 3
+    assert files(doomed) == [] and files(other) == ["model/conf.json"]
+    assert files(kept) == ["model/conf.json", "notes/a.txt"]

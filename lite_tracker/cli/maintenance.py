@@ -67,3 +67,33 @@ def gc(older_than: str | None, run_ids: str | None, experiment_ids: str | None, 
     else:
         click.echo(f"Deleted {what} for good ({sum(result.rows.values())} rows, "
                    f"{result.artifact_files} artifact files).")
+
+
+@click.command("doctor")
+@click.option("--verify", is_flag=True, help="Also check every invariant of the store's rows (reads the whole store).")
+@click.option("--connect", "connect_s3", is_flag=True, help="Also contact the S3 artifact root (default: only read "
+                                                            "the settings).")
+@store_option
+@json_option
+def doctor(verify: bool, connect_s3: bool, store: str | None, as_json: bool) -> None:
+    """Check the store and report one line per check: OK, WARN or FAIL, and what to do.
+
+    Checks the store file (opens, format version, not held by another program), the sidecar folder and
+    its locks, pending and quarantined segments, disk space, the artifact root and S3 settings, and a
+    read-only folder. --verify checks every invariant of the rows too. Changes nothing. Exits 1 if a
+    check fails.
+
+    Example: lite-tracker doctor --verify --store runs/lite_tracker.duckdb
+    """
+    from ..settings import resolve_settings
+    from ..store.doctor import FAIL, diagnose
+
+    checks = diagnose(resolve_settings(store), verify=verify, connect_s3=connect_s3)
+    healthy = all(c.status != FAIL for c in checks)
+    if as_json:
+        print_json({"healthy": healthy, "checks": [c.to_dict() for c in checks]})
+    else:
+        for c in checks:
+            click.echo(f"{c.status:<5} {c.name}: {c.message}")
+    if not healthy:
+        raise SystemExit(1)
