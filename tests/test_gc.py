@@ -143,7 +143,9 @@ def test_gc_refuses_runs_and_experiments_that_are_not_deleted(store_path: Path) 
     active = _run(client, exp, "a", artifacts=False)
     deleted = _run(client, exp, "d", artifacts=False)
     client.delete_run(deleted)
-    with pytest.raises(InvalidParameterValue, match="not in `deleted` lifecycle stage"):
+    other = client.create_experiment("other")
+    client.delete_experiment(other)
+    with pytest.raises(InvalidParameterValue, match=f"Run {active} is not in the deleted lifecycle stage"):
         _gc(store_path, "--yes", "--run-ids", f"{deleted},{active}")
     with pytest.raises(InvalidParameterValue, match="not in the deleted lifecycle stage"):
         _gc(store_path, "--yes", "--experiment-ids", exp)
@@ -155,6 +157,7 @@ def test_gc_refuses_runs_and_experiments_that_are_not_deleted(store_path: Path) 
     done = json.loads(_gc(store_path, "--yes", "--json", "--run-ids", deleted).output)
     assert [r["run_id"] for r in done["runs"]] == [deleted] and done["experiments"] == []
     assert client.get_run(active).info.lifecycle_stage == "active"
+    assert client.get_experiment(other).lifecycle_stage == "deleted"  # --run-ids alone purges only those runs
 
 
 def test_pending_rows_are_deleted_and_a_later_compaction_does_not_bring_them_back(store_path: Path) -> None:

@@ -19,11 +19,11 @@ import errno
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidParameterValue, ResourceNotFound
 from . import catalog
@@ -148,51 +148,54 @@ def collect_garbage(store: DuckDBStore, older_than: int | None = None, run_ids: 
 
 def _choose(con: duckdb.DuckDBPyConnection, older_than: int | None, run_ids: list[str],
             experiment_ids: list[str]) -> tuple[list[PurgedRun], list[PurgedExperiment]]:
-    """The runs and experiments to purge, checked as MLflow's gc checks them."""
+    """The runs and experiments to purge: those named (checked as MLflow's gc checks them), else every
+    deleted one old enough; an experiment's runs go with it."""
     cutoff = None if older_than is None else int(time.time() * 1000) - older_than
     age = "" if older_than is None else f" (deleted more than {older_than // 1000} s ago)"
+
+    def old_enough(when: int | None) -> bool:
+        return cutoff is None or (when is not None and when < cutoff)
+
     exps = {r[0]: r for r in con.execute(
         "SELECT experiment_id, name, lifecycle_stage, last_update_time FROM experiments").fetchall()}
     runs = {r[0]: r for r in con.execute(
         "SELECT r.run_id, r.experiment_id, r.run_name, r.lifecycle_stage, r.artifact_uri, "
         "(SELECT max(e.seq) FROM run_events e WHERE e.run_id = r.run_id AND e.lifecycle_stage IS NOT NULL) "
         "// 1000000 FROM runs r").fetchall()}
-
-    def old_enough(when: int | None) -> bool:
-        return cutoff is None or (when is not None and when < cutoff)
-
-    chosen_exps = experiment_ids or [e for e, r in exps.items() if r[2] == "deleted" and old_enough(r[3])]
-    for eid in experiment_ids:
-        if eid not in exps:
-            raise ResourceNotFound(f"No Experiment with id={eid} exists")
-        if exps[eid][2] != "deleted":
-            raise InvalidParameterValue(
-                f"Experiment {eid} is not in the deleted lifecycle stage. Only experiments in the deleted "
-                "lifecycle stage can be hard-deleted: delete it first (delete_experiment)."
-            )
-        if not old_enough(exps[eid][3]):
-            raise InvalidParameterValue(f"Experiment {eid} is not older than the required age{age}.")
-    chosen_runs = run_ids or ([] if experiment_ids else
-                              [r for r, row in runs.items() if row[3] == "deleted" and old_enough(row[5])])
-    for rid in run_ids:
-        if rid not in runs:
-            raise ResourceNotFound(f"Run with id={rid} not found")
-        if runs[rid][3] != "deleted":
-            raise InvalidParameterValue(
-                f"Run {rid} is not in `deleted` lifecycle stage. Only runs in `deleted` lifecycle stage can be "
-                "deleted: delete it first (delete_run)."
-            )
-        if not old_enough(runs[rid][5]):
-            raise InvalidParameterValue(f"Run {rid} is not older than the required age{age}.")
-    in_exps = set(chosen_exps)
-    ids = sorted(set(chosen_runs) | {r for r, row in runs.items() if row[1] in in_exps})
+    if run_ids or experiment_ids:
+        for eid in experiment_ids:
+            _check_named("Experiment", eid, exps.get(eid), 2, 3, old_enough, age)
+        for rid in run_ids:
+            _check_named("Run", rid, runs.get(rid), 3, 5, old_enough, age)
+        chosen_exps, chosen_runs = set(experiment_ids), set(run_ids)
+    else:
+        chosen_exps = {e for e, r in exps.items() if r[2] == "deleted" and old_enough(r[3])}
+        chosen_runs = {r for r, row in runs.items() if row[3] == "deleted" and old_enough(row[5])}
+    ids = sorted(chosen_runs | {r for r, row in runs.items() if row[1] in chosen_exps})
     sources = [s for (s,) in con.execute(
         "SELECT source FROM model_versions WHERE deleted_timestamp IS NULL AND source IS NOT NULL").fetchall()]
     return (
         [PurgedRun(r, runs[r][1], runs[r][2] or "", runs[r][5], runs[r][4] or "",
                    _kept(runs[r][4] or "", sources)) for r in ids],
-        [PurgedExperiment(e, exps[e][1], exps[e][3]) for e in sorted(in_exps)],
+        [PurgedExperiment(e, exps[e][1], exps[e][3]) for e in sorted(chosen_exps)],
     )
+
+
+def _check_named(kind: str, given: str, row: tuple[Any, ...] | None, stage: int, deleted_time: int,
+                 old_enough: Callable[[int | None], bool], age: str) -> None:
+    """Refuse a run or experiment named by id that does not exist, is not deleted, or was deleted too
+    recently (``stage`` and ``deleted_time`` index its row), with MLflow's messages."""
+    if row is None:
+        raise ResourceNotFound(f"Run with id={given} not found" if kind == "Run"
+                               else f"No Experiment with id={given} exists")
+    if row[stage] != "deleted":
+        undo = "delete_run" if kind == "Run" else "delete_experiment"
+        raise InvalidParameterValue(
+            f"{kind} {given} is not in the deleted lifecycle stage. Only {kind.lower()}s in the deleted lifecycle "
+            f"stage can be deleted for good: delete it first ({undo})."
+        )
+    if not old_enough(row[deleted_time]):
+        raise InvalidParameterValue(f"{kind} {given} is not older than the required age{age}.")
 
 
 def _kept(artifact_uri: str, sources: list[str]) -> tuple[str, ...]:
