@@ -181,7 +181,7 @@ def test_v3_store_migrates_in_place_and_takes_datasets(store_path: Path) -> None
     client._store.compact()
     assert [i.dataset.name for i in client.get_run(new).inputs.dataset_inputs] == ["d"]
     con = duckdb.connect(str(store_path), read_only=True)
-    assert read_version(con) == FORMAT_VERSION == 4
+    assert read_version(con) == FORMAT_VERSION == 5
     con.close()
 
 

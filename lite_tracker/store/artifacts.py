@@ -223,6 +223,39 @@ class ArtifactRepository:
             raise ResourceNotFound(f"No artifact at {rel!r} under {self.root_uri}.")
         return str(out)
 
+    def delete_artifacts(self, keep: tuple[str, ...] = ()) -> int:
+        """Delete every file under the root except those under the relative paths ``keep`` (and, on a
+        remote store, the zip packs when something is kept: they may hold kept files); folders left
+        empty go too. Returns the number of files deleted."""
+        keep = tuple(check_artifact_path(k) for k in keep)
+        if "" in keep:
+            return 0
+
+        def kept(rel: str) -> bool:
+            return any(rel == k or rel.startswith(k + "/") for k in keep)
+
+        if self._local is None:
+            try:
+                found = self._remote_call("deleting from", self._fs.find, self._root)
+            except FileNotFoundError:
+                return 0
+            gone = [f for f in found if not kept(f[len(self._root) + 1:])
+                    and not (keep and f[len(self._root) + 1:].startswith(PACK_FOLDER + "/"))]
+            if gone:
+                self._remote_call("deleting from", self._fs.rm, gone)
+            return len(gone)
+        count = 0
+        for dirpath, _, files in os.walk(self._local, topdown=False):
+            folder = Path(dirpath)
+            rel_dir = folder.relative_to(self._local).as_posix()
+            for name in files:
+                if not kept(name if rel_dir == "." else f"{rel_dir}/{name}"):
+                    (folder / name).unlink()
+                    count += 1
+            if not any(folder.iterdir()):
+                folder.rmdir()
+        return count
+
     # ------------------------------------------------------------ remote folders (and packs)
 
     def _packed(self) -> dict[str, tuple[str, int]]:

@@ -5,7 +5,8 @@
 - :func:`compact` folds pending segments into the DuckDB file: one transaction inserts the events,
   refolds the state of the keys they touch and records the file names in the ``compacted`` ledger;
   only then are the files deleted (a crash in between is repaired by the next compaction). It also
-  marks RUNNING runs whose processes all died as KILLED.
+  marks RUNNING runs whose processes all died as KILLED. Events of purged runs and experiments (see
+  ``purged_runs``, written by :mod:`.gc`) are dropped, so a late writer cannot bring them back.
 - :class:`Reader` answers queries from a per-process in-memory DuckDB that attaches the store file
   read-only for the length of one query and unions in the pending segments, through views named as
   the public SQL tables (``experiments, experiment_tags, runs, params, tags, metrics, latest_metrics``).
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import StoreBusy, StoreCorrupt, StoreFormatError, StoreReadOnly
 from .connection import connect, missing_store, os_store_error, patiently, read_only_error, store_error
 from .layout import Layout
-from .locks import RunLiveness, RWLock, try_exclusive
+from .locks import RunLiveness, RWLock, exclusive, try_exclusive
 from .segments import (
     DATASET_TABLES,
     EVENT_TABLES,
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 STALE_TMP_SECONDS = 3600.0
 MAX_FILES_PER_COMPACTION = 5000
 DEFAULT_EXPERIMENT_ID = "0"
@@ -131,7 +132,15 @@ def _migrate_v4(con: duckdb.DuckDBPyConnection, artifact_root: str) -> None:
         con.execute(_ddl(spec.state, _state_columns(spec)))
 
 
-MIGRATIONS: tuple[Callable[[Any, str], None], ...] = (_migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4)
+def _migrate_v5(con: duckdb.DuckDBPyConnection, artifact_root: str) -> None:
+    """The ledger of runs and experiments deleted for good (``lite-tracker gc``): their events are
+    dropped wherever they still turn up (a process that logged until the end, a pull from a bucket)."""
+    con.execute("CREATE TABLE purged_runs (run_id VARCHAR, purge_time BIGINT)")
+    con.execute("CREATE TABLE purged_experiments (experiment_id VARCHAR, purge_time BIGINT)")
+
+
+MIGRATIONS: tuple[Callable[[Any, str], None], ...] = (_migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4,
+                                                      _migrate_v5)
 assert len(MIGRATIONS) == FORMAT_VERSION
 
 
@@ -193,9 +202,9 @@ def open_store(layout: Layout, rw: RWLock, artifact_root: str) -> StoreReadOnly 
     read), else None. A file held read-write by another program is not an error here: logging goes on
     and queries and compaction say who holds it.
     """
-    _check_header(layout.db_path)
+    check_header(layout.db_path)
     exists = layout.db_path.exists()
-    if not exists and _holds_data(layout):
+    if not exists and holds_data(layout):
         raise missing_store(layout.db_path)
     fresh = not layout.sidecar.exists()
     read_only = _ensure_folders(layout)
@@ -229,7 +238,7 @@ def open_store(layout: Layout, rw: RWLock, artifact_root: str) -> StoreReadOnly 
     return None
 
 
-def _check_header(path: Path) -> None:
+def check_header(path: Path) -> None:
     """Refuse a non-empty file that is not a DuckDB database, before making any folder beside it."""
     try:
         with open(path, "rb") as f:
@@ -245,7 +254,7 @@ def _check_header(path: Path) -> None:
         )
 
 
-def _holds_data(layout: Layout) -> bool:
+def holds_data(layout: Layout) -> bool:
     """Whether the sidecar folder holds what only an existing store writes: pending or quarantined
     segments, run locks, artifacts."""
     folders = [layout.pending_dir(kind) for kind in SEGMENT_KINDS]
@@ -471,6 +480,34 @@ def compact(layout: Layout, rw: RWLock, liveness: RunLiveness, clock: Callable[[
     return CompactionResult(len(files), rows, killed, time.perf_counter() - started)
 
 
+@contextmanager
+def exclusive_session(layout: Layout, rw: RWLock, checks: SegmentChecks, timeout: float
+                      ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection to the store file with the pending segments folded in, held under the
+    compaction lock and the write lock (each waited for at most ``timeout`` seconds): for changes
+    that no compaction, query or pull may interleave with (``gc``). The caller runs its own
+    transaction."""
+    import duckdb
+
+    with exclusive(layout.locks / "compact.lock", timeout, "compaction lock"), rw.write(timeout=timeout):
+        if not layout.db_path.exists():
+            raise missing_store(layout.db_path)
+        con = connect(layout.db_path)
+        try:
+            _require_current(con)
+            while True:  # each round is a compaction; its files go before the next round lists them
+                _forget_compacted(con, layout)
+                files, _ = _fold_pending(con, layout, checks)
+                if len(files) < MAX_FILES_PER_COMPACTION:
+                    break
+            _forget_compacted(con, layout)
+            yield con
+        except duckdb.Error as e:
+            raise store_error(e, layout.db_path) from e
+        finally:
+            con.close()
+
+
 def _forget_compacted(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
     """Delete files a crashed compaction had committed but not yet removed, then clear the ledger."""
     names = [r[0] for r in con.execute("SELECT file FROM compacted").fetchall()]
@@ -527,8 +564,21 @@ def _load_segments(con: duckdb.DuckDBPyConnection, table: str, paths: list[str],
             con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {sql_type}')
 
 
+def purged_filter(spec: TableSpec, schema: str = "") -> str:
+    """A SQL condition that is true for the events of ``spec`` that belong to no purged run or
+    experiment (TRUE for tables keyed otherwise); ``schema`` prefixes the ledger tables (``s.``)."""
+    columns = set(spec.column_names)
+    parts = []
+    if "run_id" in spec.keys:
+        parts.append(f"run_id NOT IN (SELECT run_id FROM {schema}purged_runs)")
+    if "experiment_id" in columns and ("experiment_id" in spec.keys or spec is RUNS):
+        parts.append(f"coalesce(experiment_id NOT IN (SELECT experiment_id FROM {schema}purged_experiments), TRUE)")
+    return " AND ".join(parts) or "TRUE"
+
+
 def _fold_table(con: duckdb.DuckDBPyConnection, spec: TableSpec, select: str) -> int:
     con.execute(f"CREATE OR REPLACE TEMP TABLE new_events AS {select}")
+    con.execute(f"DELETE FROM new_events WHERE NOT ({purged_filter(spec)})")
     [(found,)] = con.execute("SELECT count(*) FROM new_events").fetchall()
     count = int(found)
     if count:
@@ -756,9 +806,9 @@ class Reader:
             if _load_readable(con, "p_segments", self._layout, self.checks.usable(list(names)),
                               SEGMENT_KINDS[kind]):
                 for spec in specs:
-                    where = f"WHERE \"table\" = {_q(spec.events)}" if kind == "events" else ""
+                    where = f"\"table\" = {_q(spec.events)} AND " if kind == "events" else ""
                     con.execute(f"INSERT INTO p_{spec.events} SELECT {', '.join(spec.column_names)} "
-                                f"FROM p_segments {where}")
+                                f"FROM p_segments WHERE {where}{purged_filter(spec, 's.')}")
                 con.execute("DROP TABLE p_segments")
             self._loaded[kind] = names
         with_pending = any(self._loaded.values())

@@ -9,7 +9,8 @@ A store is one DuckDB file named by the user plus a sidecar folder beside it (li
         quarantine/                  broken or stale segments moved aside, never deleted
         live/<run_id>.lock           held (shared) by every process working on a running run
         runs/<run_id>.shared         a process that did not create the run logs to it too
-        runs/<run_id>.deleted        the run is deleted (processes logging to it stop within 0.5 s)
+        runs/<run_id>.deleted        the run is deleted (processes logging to it stop within 0.5 s); gc
+                                     keeps it for purged runs
         locks/                       rw.lock (readers vs compactor), compact.lock, meta.lock
         artifacts/                   default artifact root
 """
