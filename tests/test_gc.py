@@ -112,6 +112,41 @@ def test_dry_run_lists_then_yes_deletes_one_run_and_its_artifacts(store_path: Pa
     assert "Nothing to delete" in _gc(store_path, "--yes").output
 
 
+def _positions(store: Path, table: str, run_id: str) -> list[int]:
+    """Row numbers of a run's rows in an event table of the DuckDB file (what sync tracks pushes by)."""
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        return [r[0] for r in con.execute(f"SELECT rowid FROM {table} WHERE run_id = ? ORDER BY rowid", [run_id])
+                .fetchall()]
+    finally:
+        con.close()
+
+
+def test_a_store_that_syncs_keeps_its_event_rows_in_place_hidden(store_path: Path) -> None:
+    """Sync pushes the event rows past a row number and records pulled ranges by row number: deleting
+    event rows renumbers the ones after them (DuckDB compacts row groups), so a later push would skip
+    rows. In a store that has synced, gc deletes the state and keeps the event rows, hidden."""
+    client = MlflowClient(str(store_path))
+    exp = client.create_experiment("e")
+    doomed = [_run(client, exp, f"d{i}", artifacts=False) for i in range(3)]
+    kept = _run(client, exp, "kept", artifacts=False)
+    for rid in doomed:
+        client.delete_run(rid)
+    client._store.compact()
+    resolve_settings(str(store_path)).store_path.with_name(store_path.name + ".d").joinpath("sync").mkdir()
+    before = {t: _positions(store_path, t, kept) for t in ("metrics", "param_events", "run_events")}
+
+    done = json.loads(_gc(store_path, "--yes", "--json").output)
+    assert done["event_rows_kept"] and {r["run_id"] for r in done["runs"]} == set(doomed)
+    assert {t: _positions(store_path, t, kept) for t in before} == before
+    for rid in doomed:
+        assert _rows(client, rid) == dict.fromkeys(_TABLES, 0)
+        with pytest.raises(ResourceNotFound):
+            client.get_run(rid)
+    assert _rows(client, kept) == {"runs": 1, "params": 1, "tags": 2, "metrics": 5, "latest_metrics": 1}
+    assert _verified(store_path) == []
+
+
 def test_gc_many_runs_and_a_deleted_experiment_with_all_its_runs(store_path: Path) -> None:
     client = MlflowClient(str(store_path))
     live, gone = client.create_experiment("live"), client.create_experiment("gone")

@@ -776,8 +776,10 @@ class Reader:
                 view = f"SELECT {', '.join(spec.state_columns)} FROM s.{spec.state}"
             con.execute(f"CREATE OR REPLACE VIEW {spec.state} AS {view}")
             if spec.merge == "append":
+                # a store that syncs keeps the event rows of purged runs (see store/gc.py): never shown
                 union = f" UNION ALL SELECT * FROM p_{spec.events}" if with_pending else ""
-                con.execute(f"CREATE OR REPLACE VIEW {spec.events} AS SELECT * FROM s.{spec.events}{union}")
+                con.execute(f"CREATE OR REPLACE VIEW {spec.events} AS SELECT * FROM s.{spec.events} "
+                            f"WHERE {purged_filter(spec, 's.')}{union}")
         self._views = with_pending
 
     @staticmethod

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidParameterValue, ResourceNotFound
 from . import catalog
 from .artifacts import ArtifactRepository
+from .layout import Layout
 from .segments import TABLES
 
 if TYPE_CHECKING:
@@ -93,6 +94,7 @@ class GcResult:
     dry_run: bool
     rows: dict[str, int] = field(default_factory=dict)  # table -> rows deleted
     artifact_files: int = 0
+    event_rows_kept: bool = False  # a store that syncs keeps its event log's rows (hidden; see _synced)
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready summary."""
@@ -102,6 +104,7 @@ class GcResult:
             "experiments": [vars(e) for e in self.experiments],
             "rows_deleted": self.rows,
             "artifact_files_deleted": self.artifact_files,
+            "event_rows_kept": self.event_rows_kept,
         }
 
 
@@ -140,7 +143,9 @@ def collect_garbage(store: DuckDBStore, older_than: int | None = None, run_ids: 
             return result
         for run in runs:
             result.artifact_files += _delete_artifacts(run)
-        result.rows = _purge(con, [r.run_id for r in runs], [e.experiment_id for e in experiments])
+        result.event_rows_kept = _synced(con, layout)
+        result.rows = _purge(con, [r.run_id for r in runs], [e.experiment_id for e in experiments],
+                             keep_events=result.event_rows_kept)
     for run in runs:
         _settle_run_files(store, run.run_id)
     return result
@@ -230,8 +235,18 @@ def _remove_empty(folder: Path) -> None:
 _ID_TABLES = {"run_id": "gc_runs", "experiment_id": "gc_experiments"}  # the temp tables of the chosen ids
 
 
-def _purge(con: duckdb.DuckDBPyConnection, run_ids: list[str], experiment_ids: list[str]) -> dict[str, int]:
-    """Delete the rows of the runs and experiments and record them as purged, in one transaction."""
+def _synced(con: duckdb.DuckDBPyConnection, layout: Layout) -> bool:
+    """Whether the store has pushed to or pulled from a bucket: sync finds new rows and pulled ranges by
+    the event tables' row numbers, which deleting rows renumbers (DuckDB compacts row groups)."""
+    pulled = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'sync_pulled'").fetchall()
+    return layout.sync.exists() or bool(pulled[0][0])
+
+
+def _purge(con: duckdb.DuckDBPyConnection, run_ids: list[str], experiment_ids: list[str],
+           keep_events: bool) -> dict[str, int]:
+    """Delete the rows of the runs and experiments and record them as purged, in one transaction; with
+    ``keep_events`` the event tables keep theirs (hidden from every read, compaction and push by the
+    purge records)."""
     now = int(time.time() * 1000)
     counts: dict[str, int] = {}
     con.execute("BEGIN TRANSACTION")
@@ -246,7 +261,7 @@ def _purge(con: duckdb.DuckDBPyConnection, run_ids: list[str], experiment_ids: l
             if key is None:
                 continue  # registry tables: model versions keep the id of their source run, as in MLflow
             chosen = f"{key} IN (SELECT {key} FROM {_ID_TABLES[key]})"
-            for table in dict.fromkeys((spec.events, spec.state)):
+            for table in dict.fromkeys((spec.state,) if keep_events else (spec.events, spec.state)):
                 [(n,)] = con.execute(f"SELECT count(*) FROM {table} WHERE {chosen}").fetchall()
                 if n:
                     con.execute(f"DELETE FROM {table} WHERE {chosen}")

@@ -13,6 +13,7 @@ A store is one DuckDB file named by the user plus a sidecar folder beside it (li
                                      keeps it for purged runs
         locks/                       rw.lock (readers vs compactor), compact.lock, meta.lock
         artifacts/                   default artifact root
+        sync/                        sync state (made by the first push or pull; gc reads its presence)
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ class Layout:
     @property
     def locks(self) -> Path:
         return self.sidecar / "locks"
+
+    @property
+    def sync(self) -> Path:
+        return self.sidecar / "sync"
 
     @property
     def default_artifact_root(self) -> Path:
