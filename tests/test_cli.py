@@ -6,8 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
+
 import lite_tracker as mlflow
-from lite_tracker.cli.main import _parser
+from lite_tracker.cli.main import cli
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -36,17 +38,33 @@ def test_compact_and_errors(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "needs no server" in bad.stderr
 
 
-def test_every_command_has_help() -> None:
-    parser = _parser()
-    sub = next(a for a in parser._actions if a.dest == "command")
-    for name, cmd in sub.choices.items():  # type: ignore[union-attr]
-        assert cmd.description, name
-        assert name in Path(__file__).parents[1].joinpath("README.md").read_text()
+def _command_tree(command: click.Command, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+    """Every command and group under ``command``, with the words that name it."""
+    found = [(path, command)]
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            found += _command_tree(sub, (*path, name))
+    return found
+
+
+def test_every_command_and_group_has_help_with_an_example_and_is_in_the_readme() -> None:
+    readme = Path(__file__).parents[1].joinpath("README.md").read_text()
+    tree = _command_tree(cli)
+    assert len(tree) >= 14
+    for path, command in tree:
+        with click.Context(command, info_name=" ".join(("lite-tracker", *path))) as ctx:
+            text = command.get_help(ctx)
+        lines = [line.strip() for line in text.splitlines()]
+        assert command.help and "Example:" in lines, path
+        example = lines[lines.index("Example:") + 1]
+        assert example.startswith("lite-tracker "), (path, example)
+        if path:
+            assert f"lite-tracker {' '.join(path)}" in readme, path
 
 
 def test_demo_refuses_zero_steps_and_says_when_it_reuses_an_experiment(tmp_path: Path) -> None:
     bad = _cli("demo", "--steps", "0", cwd=tmp_path)
-    assert bad.returncode == 2 and "must be at least 1" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "0 is not in the range x>=1" in bad.stderr and "Traceback" not in bad.stderr
     first = _cli("demo", "--steps", "2", cwd=tmp_path)
     assert first.returncode == 0 and "already held" not in first.stdout
     second = _cli("demo", "--steps", "2", cwd=tmp_path)
