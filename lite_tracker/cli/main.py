@@ -174,10 +174,11 @@ def ui(store: str | None, host: str, port: int, read_only: bool, token: str | No
 def _register() -> None:
     """Attach the command groups that live in their own modules."""
     from .data import export, import_group
+    from .experiments import experiments
     from .models import models
     from .sync import sync
 
-    for command in (models, sync, import_group, export):
+    for command in (experiments, models, sync, import_group, export):
         cli.add_command(command)
     cli.add_command(ui)
     cli.add_command(click.Command("server", callback=ui.callback, params=ui.params, help=ui.help,
