@@ -133,3 +133,97 @@ def test_experiments_csv_empty_one_many_and_to_a_file(client: MlflowClient, stor
     failed(invoke("experiments", "csv", "-x", "424242", "--store", s), "RESOURCE_DOES_NOT_EXIST")
     failed(invoke("experiments", "csv", "-x", exp, "-o", str(tmp_path / "no" / "such" / "dir.csv"), "--store", s),
            "Cannot write")
+
+
+# ------------------------------------------------------------------ runs
+
+
+def _sweep(client: MlflowClient, experiment: str, n: int) -> list[str]:
+    """``n`` finished runs with a param, a metric history, a tag and two artifact files each."""
+    exp = client.create_experiment(experiment)
+    ids = []
+    for i in range(n):
+        run = client.create_run(exp, run_name=f"r{i}")
+        rid = run.info.run_id
+        client.log_param(rid, "lr", str(0.1 * (i + 1)))
+        for step in range(3):
+            client.log_metric(rid, "loss", 1.0 / (i + 1) + 1.0 / (step + 1), step=step)
+        client.set_tag(rid, "team", "vision" if i % 2 else "nlp")
+        client.log_text(rid, f"run {i}", "notes/readme.txt")
+        client.log_dict(rid, {"i": i}, "summary.json")
+        client.set_terminated(rid)
+        ids.append(rid)
+    return ids
+
+
+def test_runs_list_empty_one_many_order_filter_columns_and_views(client: MlflowClient, store_path: Path) -> None:
+    s = str(store_path)
+    exp = client.create_experiment("empty")
+    assert data(invoke("runs", "list", "--experiment-id", exp, "--store", s, "--json")) == []
+    ids = _sweep(client, "sweep", 5)
+    sweep = client.get_experiment_by_name("sweep")
+    assert sweep is not None
+    one = data(invoke("runs", "list", "--experiment", "sweep", "--filter", "params.lr = '0.2'", "--store", s, "--json"))
+    assert one == plain([client.get_run(ids[1]).to_dictionary()])
+    many = data(invoke("runs", "list", "--experiment", "sweep", "--order-by", "metrics.loss DESC", "--store", s,
+                       "--json"))
+    expected = client.search_runs([sweep.experiment_id], order_by=["metrics.loss DESC"])
+    assert many == plain([r.to_dictionary() for r in expected]) and len(many) == 5
+    top = data(invoke("runs", "list", "-x", sweep.experiment_id, "--order-by", "tags.team", "--order-by",
+                      "metrics.loss", "--max-results", "2", "--store", s, "--json"))
+    assert [r["info"]["run_id"] for r in top] == [
+        r.info.run_id for r in client.search_runs([sweep.experiment_id], order_by=["tags.team", "metrics.loss"])][:2]
+
+    table = invoke("runs", "list", "--experiment", "sweep", "--columns", "params.lr,metrics.loss", "--columns",
+                   "tags.team,status", "--filter", "tags.team = 'nlp'", "--store", s)
+    assert table.exit_code == 0, table.stderr
+    header, *rows = [line for line in table.stdout.splitlines() if "params.lr" in line or ids[0] in line
+                     or ids[2] in line or ids[4] in line]
+    assert [h.strip() for h in header.strip("┃│ ").split("┃")] == ["run_id", "params.lr", "metrics.loss", "tags.team",
+                                                                   "status"]
+    assert len(rows) == 3 and all("nlp" in r and "FINISHED" in r for r in rows)
+    assert ids[1] not in table.stdout
+
+    client.delete_run(ids[0])
+    deleted = data(invoke("runs", "list", "--experiment", "sweep", "--view", "deleted", "--store", s, "--json"))
+    assert [r["info"]["run_id"] for r in deleted] == [ids[0]]
+    assert len(data(invoke("runs", "list", "--experiment", "sweep", "--view", "all", "--store", s, "--json"))) == 5
+
+
+def test_runs_list_bad_input_is_one_line(client: MlflowClient, store_path: Path) -> None:
+    s = str(store_path)
+    exp = client.create_experiment("sweep")
+    bad = "metrics.loss < 'x'"
+    failed(invoke("runs", "list", "-x", exp, "--filter", bad, "--store", s),
+           library_error(lambda: client.search_runs([exp], bad)))
+    failed(invoke("runs", "list", "-x", exp, "--order-by", "metrics.", "--store", s),
+           library_error(lambda: client.search_runs([exp], order_by=["metrics."])))
+    failed(invoke("runs", "list", "--experiment", "nope", "--store", s), "No experiment named 'nope'")
+    failed(invoke("runs", "list", "-x", "424242", "--store", s), "RESOURCE_DOES_NOT_EXIST")
+    failed(invoke("runs", "list", "-x", exp, "--columns", "params.,lr", "--store", s), "Unknown column 'params.'")
+    for args in ((), ("-x", exp, "--experiment", "sweep")):
+        usage = invoke("runs", "list", *args, "--store", s)
+        assert usage.exit_code == 2 and "Give exactly one of --experiment-id or --experiment" in usage.stderr
+
+
+def test_runs_describe_delete_restore(client: MlflowClient, store_path: Path) -> None:
+    s = str(store_path)
+    rid = _sweep(client, "sweep", 2)[1]
+    described = data(invoke("runs", "describe", rid, "--store", s, "--json"))
+    assert described == {**plain(client.get_run(rid).to_dictionary()),
+                         "artifacts": [{"path": "notes/readme.txt", "file_size": 5},
+                                       {"path": "summary.json", "file_size": len(json.dumps({"i": 1}, indent=2))}]}
+    table = invoke("runs", "describe", rid, "--store", s)
+    assert table.exit_code == 0, table.stderr
+    for text in (f"Run {rid}", "Params (1)", "Metrics (1)", "Tags (", "Artifacts (2)", "notes/readme.txt", "r1",
+                 "team", "vision", "FINISHED"):
+        assert text in table.stdout, text
+
+    assert invoke("runs", "delete", rid, "--store", s).exit_code == 0
+    assert client.get_run(rid).info.lifecycle_stage == "deleted"
+    assert invoke("runs", "restore", rid, "--store", s).exit_code == 0
+    assert client.get_run(rid).info.lifecycle_stage == "active"
+    missing = "f" * 32
+    for command in ("describe", "delete", "restore"):
+        failed(invoke("runs", command, missing, "--store", s), "RESOURCE_DOES_NOT_EXIST", missing)
+    failed(invoke("runs", "describe", "../etc", "--store", s), "INVALID_PARAMETER_VALUE")

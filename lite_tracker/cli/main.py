@@ -117,6 +117,9 @@ def demo(store: str | None, experiment: str, steps: int, seed: int) -> None:
     echo(f"  mlflow.search_runs(experiment_names=[{exp.name!r}], filter_string=\"params.layers = '2'\", "
          "order_by=['metrics.val_loss'])")
     option = f" --store {store}" if store else ""
+    echo("\nOr from the command line:")
+    echo(f"  lite-tracker runs list --experiment {exp.name}{option} --order-by metrics.val_loss "
+         "--columns params.lr,metrics.val_loss")
     echo("\nThen open the UI:")
     echo(f"  lite-tracker ui{option}   ->  http://127.0.0.1:5000")
 
@@ -176,9 +179,10 @@ def _register() -> None:
     from .data import export, import_group
     from .experiments import experiments
     from .models import models
+    from .runs import runs
     from .sync import sync
 
-    for command in (experiments, models, sync, import_group, export):
+    for command in (experiments, runs, models, sync, import_group, export):
         cli.add_command(command)
     cli.add_command(ui)
     cli.add_command(click.Command("server", callback=ui.callback, params=ui.params, help=ui.help,
