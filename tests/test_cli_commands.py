@@ -43,9 +43,10 @@ def failed(result: Result, *expected: str) -> str:
 
 
 def library_error(call: Any) -> str:
+    """The message of the error ``call`` raises, as the command line prints it (on one line)."""
     with pytest.raises(LiteTrackerException) as e:
         call()
-    return str(e.value)
+    return " ".join(str(e.value).split())
 
 
 # ------------------------------------------------------------------ experiments
@@ -227,3 +228,34 @@ def test_runs_describe_delete_restore(client: MlflowClient, store_path: Path) ->
     for command in ("describe", "delete", "restore"):
         failed(invoke("runs", command, missing, "--store", s), "RESOURCE_DOES_NOT_EXIST", missing)
     failed(invoke("runs", "describe", "../etc", "--store", s), "INVALID_PARAMETER_VALUE")
+
+
+# ------------------------------------------------------------------ sql
+
+
+def test_sql_table_json_and_csv_on_empty_one_and_many_rows(client: MlflowClient, store_path: Path) -> None:
+    s = str(store_path)
+    ids = _sweep(client, "sweep", 3)
+    empty = "SELECT run_id, value FROM latest_metrics WHERE key = 'nope'"
+    assert data(invoke("sql", empty, "--store", s, "--json")) == []
+    assert invoke("sql", empty, "--store", s, "--csv").stdout == '"run_id","value"\n'
+    one = f"SELECT run_id, value FROM latest_metrics WHERE run_id = '{ids[0]}'"
+    assert data(invoke("sql", one, "--store", s, "--json")) == plain(client.sql(one).to_pylist())
+    many = "SELECT p.value AS lr, m.value AS loss FROM params p JOIN latest_metrics m USING (run_id) ORDER BY lr"
+    assert data(invoke("sql", many, "--store", s, "--json")) == plain(client.sql(many).to_pylist())
+    csv = invoke("sql", many, "--store", s, "--csv")
+    assert csv.exit_code == 0 and csv.stdout.splitlines()[0] == '"lr","loss"' and len(csv.stdout.splitlines()) == 4
+    table = invoke("sql", "SELECT '[red]x' AS label, 1 AS label", "--store", s)
+    assert table.exit_code == 0 and "[red]x" in table.stdout and table.stdout.count("label") == 2
+
+
+def test_sql_refusals_and_usage_errors(client: MlflowClient, store_path: Path) -> None:
+    s = str(store_path)
+    client.flush()
+    for query in ("DROP TABLE runs", "SELECT * FROM read_csv('/etc/passwd')", "SELEC 1"):
+        failed(invoke("sql", query, "--store", s), library_error(lambda q=query: client.sql(q)))
+    both = invoke("sql", "SELECT 1", "--json", "--csv", "--store", s)
+    assert both.exit_code == 2 and "Give --json or --csv, not both" in both.stderr
+    assert invoke("sql", "SELECT 1", "--timeout", "0", "--store", s).exit_code == 2
+    slow = "SELECT count(*) FROM range(100000000000) a"
+    failed(invoke("sql", slow, "--timeout", "0.5", "--store", s), "INVALID_PARAMETER_VALUE")

@@ -39,8 +39,8 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except LiteTrackerException as e:
-            raise CommandError(str(e)) from e
+        except LiteTrackerException as e:  # one line, even when the message quotes a multi-line parser error
+            raise CommandError(" ".join(str(e).split())) from e
 
 
 @click.group(name="lite-tracker", cls=_Group,
@@ -180,9 +180,10 @@ def _register() -> None:
     from .experiments import experiments
     from .models import models
     from .runs import runs
+    from .sql import sql
     from .sync import sync
 
-    for command in (experiments, runs, models, sync, import_group, export):
+    for command in (experiments, runs, sql, models, sync, import_group, export):
         cli.add_command(command)
     cli.add_command(ui)
     cli.add_command(click.Command("server", callback=ui.callback, params=ui.params, help=ui.help,
