@@ -259,3 +259,49 @@ def test_sql_refusals_and_usage_errors(client: MlflowClient, store_path: Path) -
     assert invoke("sql", "SELECT 1", "--timeout", "0", "--store", s).exit_code == 2
     slow = "SELECT count(*) FROM range(100000000000) a"
     failed(invoke("sql", slow, "--timeout", "0.5", "--store", s), "INVALID_PARAMETER_VALUE")
+
+
+# ------------------------------------------------------------------ artifacts
+
+
+def test_artifacts_list_by_run_id_runs_uri_and_models_uri(client: MlflowClient, store_path: Path) -> None:
+    s = str(store_path)
+    rid = _sweep(client, "sweep", 1)[0]
+    bare = client.create_run(client.create_experiment("bare")).info.run_id
+    assert data(invoke("artifacts", "list", "--run-id", bare, "--store", s, "--json")) == []
+    root = data(invoke("artifacts", "list", "--run-id", rid, "--store", s, "--json"))
+    assert root == [dataclasses.asdict(f) for f in client.list_artifacts(rid)] and len(root) == 2
+    notes = [{"path": "notes/readme.txt", "is_dir": False, "file_size": 5}]
+    assert data(invoke("artifacts", "list", "-r", rid, "-a", "notes", "--store", s, "--json")) == notes
+    assert data(invoke("artifacts", "list", "-u", f"runs:/{rid}/notes", "--store", s, "--json")) == notes
+    client.create_registered_model("notes")
+    client.create_model_version("notes", f"runs:/{rid}/notes", rid)
+    model = data(invoke("artifacts", "list", "--artifact-uri", "models:/notes/1", "--store", s, "--json"))
+    assert model == [{"path": "readme.txt", "is_dir": False, "file_size": 5}]
+    table = invoke("artifacts", "list", "-r", rid, "--store", s)
+    assert table.exit_code == 0 and "summary.json" in table.stdout and "notes" in table.stdout
+
+    for args in ((), ("-r", rid, "-u", f"runs:/{rid}"), ("-u", f"runs:/{rid}", "-a", "notes")):
+        usage = invoke("artifacts", "list", *args, "--store", s)
+        assert usage.exit_code == 2 and "--artifact-uri" in usage.stderr.splitlines()[-1], usage.stderr
+    failed(invoke("artifacts", "list", "-r", "f" * 32, "--store", s), "RESOURCE_DOES_NOT_EXIST")
+    failed(invoke("artifacts", "list", "-u", "models:/nope/1", "--store", s), "RESOURCE_DOES_NOT_EXIST", "nope")
+
+
+def test_artifacts_download_prints_the_local_path(client: MlflowClient, store_path: Path, tmp_path: Path) -> None:
+    s = str(store_path)
+    rid = _sweep(client, "sweep", 1)[0]
+    one = invoke("artifacts", "download", "-r", rid, "-a", "notes/readme.txt", "-d", str(tmp_path / "a"), "--store", s)
+    assert one.exit_code == 0, one.stderr
+    assert Path(one.stdout.strip()).read_text() == "run 0" and one.stdout.strip().startswith(str(tmp_path / "a"))
+    everything = invoke("artifacts", "download", "--run-id", rid, "-d", str(tmp_path / "b"), "--store", s)
+    assert sorted(p.name for p in Path(everything.stdout.strip()).rglob("*")) == ["notes", "readme.txt",
+                                                                                   "summary.json"]
+    client.create_registered_model("cfg")
+    client.create_model_version("cfg", f"runs:/{rid}/summary.json", rid)
+    client.set_registered_model_alias("cfg", "champion", 1)
+    by_alias = invoke("artifacts", "download", "-u", "models:/cfg@champion", "-d", str(tmp_path / "c"), "--store", s)
+    assert json.loads(Path(by_alias.stdout.strip()).read_text()) == {"i": 0}
+    failed(invoke("artifacts", "download", "-r", rid, "-a", "missing.txt", "--store", s), "RESOURCE_DOES_NOT_EXIST")
+    usage = invoke("artifacts", "download", "-r", rid, "-u", f"runs:/{rid}", "--store", s)
+    assert usage.exit_code == 2 and "Give exactly one of --run-id or --artifact-uri" in usage.stderr

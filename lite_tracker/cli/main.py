@@ -176,6 +176,7 @@ def ui(store: str | None, host: str, port: int, read_only: bool, token: str | No
 
 def _register() -> None:
     """Attach the command groups that live in their own modules."""
+    from .artifacts import artifacts
     from .data import export, import_group
     from .experiments import experiments
     from .models import models
@@ -183,7 +184,7 @@ def _register() -> None:
     from .sql import sql
     from .sync import sync
 
-    for command in (experiments, runs, sql, models, sync, import_group, export):
+    for command in (experiments, runs, sql, artifacts, models, sync, import_group, export):
         cli.add_command(command)
     cli.add_command(ui)
     cli.add_command(click.Command("server", callback=ui.callback, params=ui.params, help=ui.help,
