@@ -305,3 +305,61 @@ def test_artifacts_download_prints_the_local_path(client: MlflowClient, store_pa
     failed(invoke("artifacts", "download", "-r", rid, "-a", "missing.txt", "--store", s), "RESOURCE_DOES_NOT_EXIST")
     usage = invoke("artifacts", "download", "-r", rid, "-u", f"runs:/{rid}", "--store", s)
     assert usage.exit_code == 2 and "Give exactly one of --run-id or --artifact-uri" in usage.stderr
+
+
+# ------------------------------------------------------------------ models
+
+
+def _register(client: MlflowClient, name: str, versions: int) -> None:
+    rid = _sweep(client, f"for-{name}", 1)[0]
+    client.create_registered_model(name)
+    for _ in range(versions):
+        client.create_model_version(name, f"runs:/{rid}/notes", rid)
+
+
+def test_models_list_empty_one_many_and_filter(client: MlflowClient, store_path: Path) -> None:
+    s = str(store_path)
+    client.flush()
+    assert data(invoke("models", "list", "--store", s, "--json")) == []
+    _register(client, "iris", 2)
+    client.transition_model_version_stage("iris", 2, "Production")
+    client.set_registered_model_alias("iris", "champion", 2)
+    one = data(invoke("models", "list", "--store", s, "--json"))
+    assert one == plain([dataclasses.asdict(m) for m in client.search_registered_models()]) and len(one) == 1
+    for name in ("wine", "digits"):
+        _register(client, name, 1)
+    many = data(invoke("models", "list", "--store", s, "--json"))
+    assert [m["name"] for m in many] == ["digits", "iris", "wine"]
+    assert [m["name"] for m in data(invoke("models", "list", "--filter", "name LIKE 'i%'", "--store", s,
+                                           "--json"))] == ["iris"]
+    table = invoke("models", "list", "--store", s)
+    assert table.exit_code == 0 and "2 (Production)" in table.stdout and "champion=2" in table.stdout
+    bad = "name = 'a' OR name = 'b'"
+    failed(invoke("models", "list", "--filter", bad, "--store", s),
+           library_error(lambda: client.search_registered_models(bad)))
+
+
+def test_models_transition_and_aliases(client: MlflowClient, store_path: Path) -> None:
+    s = str(store_path)
+    _register(client, "iris", 2)
+    moved = invoke("models", "transition", "iris", "1", "production", "--store", s)
+    assert moved.exit_code == 0 and "version 1 is now in stage Production" in moved.stdout
+    assert invoke("models", "transition", "iris", "2", "Production", "--archive-existing-versions",
+                  "--store", s).exit_code == 0
+    assert [client.get_model_version("iris", v).current_stage for v in (1, 2)] == ["Archived", "Production"]
+    failed(invoke("models", "transition", "iris", "2", "Live", "--store", s),
+           library_error(lambda: client.transition_model_version_stage("iris", 2, "Live")))
+    failed(invoke("models", "transition", "iris", "9", "Staging", "--store", s), "RESOURCE_DOES_NOT_EXIST")
+
+    assert invoke("models", "alias", "set", "iris", "champion", "1", "--store", s).exit_code == 0
+    assert client.get_model_version_by_alias("iris", "champion").version == 1
+    assert invoke("models", "alias", "set", "iris", "champion", "2", "--store", s).exit_code == 0
+    assert client.get_model_version_by_alias("iris", "champion").version == 2
+    described = data(invoke("models", "describe", "iris", "--store", s, "--json"))
+    assert described == plain(dataclasses.asdict(client.get_model_version("iris", 2)))
+    assert described["aliases"] == ["champion"]
+    assert invoke("models", "alias", "delete", "iris", "champion", "--store", s).exit_code == 0
+    assert client.get_model_version("iris", 2).aliases == []
+    failed(invoke("models", "alias", "set", "iris", "latest", "1", "--store", s),
+           library_error(lambda: client.set_registered_model_alias("iris", "latest", 1)))
+    failed(invoke("models", "alias", "set", "nope", "a", "1", "--store", s), "RESOURCE_DOES_NOT_EXIST")
