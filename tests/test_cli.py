@@ -77,3 +77,10 @@ def test_commands_that_only_read_never_create_a_store(tmp_path: Path) -> None:
         assert proc.returncode == 2, (args, proc.stderr)
         assert "No lite_tracker store at" in proc.stderr and "typo.duckdb" in proc.stderr, proc.stderr
         assert not (tmp_path / "typo.duckdb").exists() and not (tmp_path / "typo.duckdb.d").exists()
+
+
+def test_a_read_only_ui_refuses_a_store_that_does_not_exist(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "lite_tracker", "ui", "--read-only", "--port", "1",
+                           "--store", "typo.duckdb"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2 and "No lite_tracker store at" in proc.stderr and "typo.duckdb" in proc.stderr
+    assert list(tmp_path.iterdir()) == []

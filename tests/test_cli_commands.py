@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
@@ -363,3 +364,32 @@ def test_models_transition_and_aliases(client: MlflowClient, store_path: Path) -
     failed(invoke("models", "alias", "set", "iris", "latest", "1", "--store", s),
            library_error(lambda: client.set_registered_model_alias("iris", "latest", 1)))
     failed(invoke("models", "alias", "set", "nope", "a", "1", "--store", s), "RESOURCE_DOES_NOT_EXIST")
+
+
+# ------------------------------------------------------------------ every command
+
+
+CREATES_A_STORE = {("demo",), ("experiments", "create"), ("import", "mlflow"), ("sync", "pull"), ("ui",),
+                   ("server",)}
+NEEDS_A_STORE = {  # the arguments each command needs besides --store
+    ("compact",): [], ("export",): ["-o", "out"], ("sql",): ["SELECT 1"],
+    ("sync", "push"): ["s3://no-such-bucket-xyz/p", "-q"],
+    ("experiments", "search"): [], ("experiments", "rename"): ["1", "x"], ("experiments", "delete"): ["1"],
+    ("experiments", "restore"): ["1"], ("experiments", "csv"): ["-x", "1"],
+    ("runs", "list"): ["-x", "0"], ("runs", "describe"): ["f" * 32], ("runs", "delete"): ["f" * 32],
+    ("runs", "restore"): ["f" * 32],
+    ("artifacts", "list"): ["-r", "f" * 32], ("artifacts", "download"): ["-u", "models:/iris/1"],
+    ("models", "list"): [], ("models", "describe"): ["iris"], ("models", "transition"): ["iris", "1", "Staging"],
+    ("models", "alias", "set"): ["iris", "a", "1"], ("models", "alias", "delete"): ["iris", "a"],
+    ("models", "serve"): ["-m", "models:/iris/1"],
+}
+
+
+def test_a_store_typo_never_creates_a_store_for_a_command_that_needs_one(tmp_path: Path) -> None:
+    from test_cli import _command_tree
+
+    leaves = {path for path, command in _command_tree(cli) if not isinstance(command, click.Group)}
+    assert leaves == set(NEEDS_A_STORE) | CREATES_A_STORE  # a new command must say which kind it is
+    for path, args in NEEDS_A_STORE.items():
+        failed(invoke(*path, *args, "--store", str(tmp_path / "typo.duckdb")), "store at", "typo.duckdb")
+        assert not list(tmp_path.glob("typo*")), path

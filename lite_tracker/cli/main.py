@@ -170,6 +170,8 @@ def ui(store: str | None, host: str, port: int, read_only: bool, token: str | No
         raise LiteTrackerException(f"The web UI needs the ui extra: `pip install 'lite-tracker[ui]'` ({e}).") from e
     from ..settings import resolve_settings
 
+    if read_only:  # a read-only server of a typo would show an empty store it had just created
+        store = existing_store(store)
     serve(store or resolve_settings().tracking_uri, host, port, read_only=read_only,
           token=choose_token(host, token, no_token))
 

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..errors import InvalidParameterValue, LiteTrackerException
-from ._common import store_option
+from ._common import existing_store, store_option
 from ._progress import ProgressLine
 
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -68,6 +68,7 @@ def push(ctx: click.Context, url: str, store: str | None, every: str | None, dry
     from .. import sync as sync_api
 
     interval = parse_interval(every) if every else None
+    store = existing_store(store)  # pushing only reads the store: a typo must not create an empty one
     failures = 0
     try:
         while True:
