@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,44 @@ def test_a_read_only_ui_refuses_a_store_that_does_not_exist(tmp_path: Path) -> N
                            "--store", "typo.duckdb"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert proc.returncode == 2 and "No lite_tracker store at" in proc.stderr and "typo.duckdb" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def _on_a_terminal(*args: str, cwd: Path) -> str:
+    """stdout of ``lite-tracker ARGS`` written to a pseudo-terminal, as a user at a shell sees it."""
+    import os
+    import pty
+    import select
+
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "lite_tracker", *args], stdout=slave, stderr=subprocess.DEVNULL,
+                            cwd=cwd, env={**env, "TERM": "xterm-256color"})
+    os.close(slave)
+    out = b""
+    try:
+        while select.select([master], [], [], 60)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the terminal closed: the command ended
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
+    return out.decode()
+
+
+def test_tables_have_colour_codes_on_a_terminal_only(tmp_path: Path) -> None:
+    assert _cli("demo", "--steps", "2", cwd=tmp_path).returncode == 0
+    args = ("runs", "list", "--experiment", "demo-sweep", "--columns", "params.lr,metrics.val_loss")
+    piped = _cli(*args, cwd=tmp_path)
+    assert piped.returncode == 0 and "params.lr" in piped.stdout and "\x1b[" not in piped.stdout
+    assert "\x1b[" in _on_a_terminal(*args, cwd=tmp_path)
+    as_json = _cli(*args, "--json", cwd=tmp_path)
+    assert len(json.loads(as_json.stdout)) == 24 and "\x1b[" not in as_json.stdout
+    missing = _cli("runs", "describe", "f" * 32, cwd=tmp_path)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
+    assert missing.stderr.startswith("lite-tracker: error: RESOURCE_DOES_NOT_EXIST")

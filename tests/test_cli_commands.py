@@ -19,8 +19,10 @@ from lite_tracker.errors import LiteTrackerException
 
 
 def invoke(*args: str) -> Result:
-    """Run ``lite-tracker ARGS`` in this process (stdout and stderr apart, not a terminal)."""
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    """Run ``lite-tracker ARGS`` in this process (stdout and stderr apart, not a terminal: no colour codes)."""
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert "\x1b[" not in result.output
+    return result
 
 
 def data(result: Result) -> Any:
