@@ -113,7 +113,7 @@ def test_experiments_csv_empty_one_many_and_to_a_file(client: MlflowClient, stor
     s = str(store_path)
     exp = client.create_experiment("csv")
     empty = invoke("experiments", "csv", "--experiment-id", exp, "--store", s)
-    assert empty.exit_code == 0 and empty.stdout.splitlines()[0].startswith('"run_id","experiment_id"')
+    assert empty.exit_code == 0 and empty.stdout.splitlines()[0].startswith("run_id,experiment_id,status,")
     assert len(empty.stdout.splitlines()) == 1
     run_ids = []
     for i in range(3):
@@ -241,13 +241,13 @@ def test_sql_table_json_and_csv_on_empty_one_and_many_rows(client: MlflowClient,
     ids = _sweep(client, "sweep", 3)
     empty = "SELECT run_id, value FROM latest_metrics WHERE key = 'nope'"
     assert data(invoke("sql", empty, "--store", s, "--json")) == []
-    assert invoke("sql", empty, "--store", s, "--csv").stdout == '"run_id","value"\n'
+    assert invoke("sql", empty, "--store", s, "--csv").stdout == "run_id,value\n"
     one = f"SELECT run_id, value FROM latest_metrics WHERE run_id = '{ids[0]}'"
     assert data(invoke("sql", one, "--store", s, "--json")) == plain(client.sql(one).to_pylist())
     many = "SELECT p.value AS lr, m.value AS loss FROM params p JOIN latest_metrics m USING (run_id) ORDER BY lr"
     assert data(invoke("sql", many, "--store", s, "--json")) == plain(client.sql(many).to_pylist())
     csv = invoke("sql", many, "--store", s, "--csv")
-    assert csv.exit_code == 0 and csv.stdout.splitlines()[0] == '"lr","loss"' and len(csv.stdout.splitlines()) == 4
+    assert csv.exit_code == 0 and csv.stdout.splitlines()[0] == "lr,loss" and len(csv.stdout.splitlines()) == 4
     table = invoke("sql", "SELECT '[red]x' AS label, 1 AS label", "--store", s)
     assert table.exit_code == 0 and "[red]x" in table.stdout and table.stdout.count("label") == 2
 

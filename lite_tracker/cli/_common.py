@@ -85,16 +85,8 @@ def timestamp(ms: int | None) -> str:
 
 
 def csv_bytes(table: pa.Table) -> bytes:
-    """An Arrow table as CSV with a header line (columns that CSV cannot hold are an error naming them)."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    sink = pa.BufferOutputStream()
-    try:
-        pacsv.write_csv(table, sink)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-        raise InvalidParameterValue(f"The result cannot be written as CSV ({e}); use --json instead.") from e
-    return bytes(sink.getvalue())
+    """An Arrow table as CSV with a header line, quoted only where needed (as pandas, and MLflow, write it)."""
+    return bytes(table.to_pandas().to_csv(index=False), "utf-8")
 
 
 def write_output(data: bytes, output: str) -> None:
