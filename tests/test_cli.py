@@ -51,7 +51,7 @@ def _command_tree(command: click.Command, path: tuple[str, ...] = ()) -> list[tu
 def test_every_command_and_group_has_help_with_an_example_and_is_in_the_readme() -> None:
     readme = Path(__file__).parents[1].joinpath("README.md").read_text()
     tree = _command_tree(cli)
-    assert len(tree) >= 14
+    assert len(tree) >= 35  # every command and group, the root included
     for path, command in tree:
         with click.Context(command, info_name=" ".join(("lite-tracker", *path))) as ctx:
             text = command.get_help(ctx)
@@ -126,3 +126,37 @@ def test_tables_have_colour_codes_on_a_terminal_only(tmp_path: Path) -> None:
     missing = _cli("runs", "describe", "f" * 32, cwd=tmp_path)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
     assert missing.stderr.startswith("lite-tracker: error: RESOURCE_DOES_NOT_EXIST")
+
+
+def test_readme_command_line_examples_run_as_written(tmp_path: Path) -> None:
+    """The bash blocks of the README's "Command line" section, run by bash with ``lite-tracker`` on the PATH;
+    the models block runs after the README's model registry example put the iris model in the same store."""
+    import os
+    import re
+
+    readme = Path(__file__).parents[1].joinpath("README.md").read_text()
+    section = readme.split("\n## Command line\n", 1)[1].split("\n## ", 1)[0]
+    runs_block, models_block = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    registry = next(b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+                    if 'registered_model_name="iris"' in b)
+    env = {**os.environ, "LITE_TRACKER_URI": "runs.duckdb",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+    def run(*argv: str) -> str:
+        proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, f"{argv[-1][:200]}:\n{proc.stderr[-3000:]}"
+        assert "\x1b[" not in proc.stdout
+        return proc.stdout
+
+    out = run("bash", "-euo", "pipefail", "-c", runs_block)
+    assert "Logged 24 runs" in out and "Created experiment 'baseline'" in out
+    assert json.loads((tmp_path / "downloads" / "summary.json").read_text())["layers"] in (1, 2, 3)
+    assert len((tmp_path / "cli-demo.csv").read_text().splitlines()) == 25
+
+    run(sys.executable, "-c", registry)
+    out = run("bash", "-euo", "pipefail", "-c", models_block)
+    assert "version 1 is now in stage Staging" in out and "MLmodel" in out
+    assert (tmp_path / "image" / "model" / "MLmodel").is_file()
+    client = mlflow.MlflowClient(str(tmp_path / "runs.duckdb"))
+    assert client.get_model_version("iris", 1).current_stage == "Staging"
+    assert client.get_model_version("iris", 1).aliases == ["champion"]
