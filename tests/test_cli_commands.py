@@ -395,3 +395,18 @@ def test_a_store_typo_never_creates_a_store_for_a_command_that_needs_one(tmp_pat
     for path, args in NEEDS_A_STORE.items():
         failed(invoke(*path, *args, "--store", str(tmp_path / "typo.duckdb")), "store at", "typo.duckdb")
         assert not list(tmp_path.glob("typo*")), path
+
+
+def test_main_returns_the_exit_code_for_help_version_usage_and_errors(capsys: pytest.CaptureFixture[str],
+                                                                      tmp_path: Path) -> None:
+    from lite_tracker import __version__
+    from lite_tracker.cli import main
+
+    assert main(["--version"]) == 0 and capsys.readouterr().out == f"lite-tracker {__version__}\n"
+    assert main(["runs", "--help"]) == 0 and "Example:" in capsys.readouterr().out
+    assert main(["nope"]) == 2 and "No such command 'nope'" in capsys.readouterr().err
+    assert main(["runs", "list", "--max-results", "0", "-x", "0"]) == 2
+    assert "0 is not in the range x>=1" in capsys.readouterr().err
+    assert main(["runs", "describe", "f" * 32, "--store", str(tmp_path / "none.duckdb")]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and out.err.startswith("lite-tracker: error: RESOURCE_DOES_NOT_EXIST: No lite_tracker store")
