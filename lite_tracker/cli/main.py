@@ -1,5 +1,6 @@
 """The ``lite-tracker`` command: a thin shell over the client (parse, call, render). Errors are mapped to
-exit codes in one place, :func:`main`."""
+exit codes in one place: :class:`_Group` turns lite_tracker's errors into :class:`CommandError`, and
+:func:`main` returns every exit code."""
 
 from __future__ import annotations
 
@@ -14,6 +15,13 @@ import click
 
 from ..errors import LiteTrackerException
 from ._common import STORE_HELP, existing_store, store_option
+from .artifacts import artifacts
+from .data import export, import_group
+from .experiments import experiments
+from .models import models
+from .runs import runs
+from .sql import sql
+from .sync import sync
 
 
 def _version() -> str:
@@ -176,24 +184,10 @@ def ui(store: str | None, host: str, port: int, read_only: bool, token: str | No
           token=choose_token(host, token, no_token))
 
 
-def _register() -> None:
-    """Attach the command groups that live in their own modules."""
-    from .artifacts import artifacts
-    from .data import export, import_group
-    from .experiments import experiments
-    from .models import models
-    from .runs import runs
-    from .sql import sql
-    from .sync import sync
-
-    for command in (experiments, runs, sql, artifacts, models, sync, import_group, export):
-        cli.add_command(command)
-    cli.add_command(ui)
-    cli.add_command(click.Command("server", callback=ui.callback, params=ui.params, help=ui.help,
-                                  short_help="The ui command, under MLflow's name."))
-
-
-_register()
+for _command in (experiments, runs, sql, artifacts, models, sync, import_group, export, ui):
+    cli.add_command(_command)
+cli.add_command(click.Command("server", callback=ui.callback, params=ui.params, help=ui.help,
+                              short_help="The ui command, under MLflow's name."))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
