@@ -214,6 +214,20 @@ def test_artifacts_load_text_dict_image_and_list(fluent) -> None:  # type: ignor
         artifacts.load_text(f"{base}/missing.txt")
 
 
+def test_artifacts_list_a_models_uri_relative_to_the_model(fluent) -> None:  # type: ignore[no-untyped-def]
+    with mlflow.start_run() as run:
+        mlflow.log_text("flavor: x", "model/MLmodel")
+        mlflow.log_text("w", "model/data/weights.bin")
+    mlflow.register_model(f"runs:/{run.info.run_id}/model", "clf")
+    from lite_tracker import artifacts
+
+    listed = artifacts.list_artifacts("models:/clf/1")
+    assert sorted((f.path, f.is_dir) for f in listed) == [("MLmodel", False), ("data", True)]
+    assert artifacts.list_artifacts("models:/clf/latest") == listed
+    with pytest.raises(ResourceNotFound, match="clf"):
+        artifacts.list_artifacts("models:/clf/7")
+
+
 def test_image_series_is_stored_as_mlflow_stores_it(fluent) -> None:  # type: ignore[no-untyped-def]
     image = np.random.default_rng(0).integers(0, 256, size=(300, 400, 3), dtype=np.uint8)
     with mlflow.start_run() as run:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..entities import FileInfo
 from ..errors import InvalidParameterValue
-from ..registry.uri import download, parse_runs_uri
-from ..store.artifacts import UnsafePathWarning, check_artifact_path
+from ..registry.uri import download, parse_runs_uri, resolve
+from ..store.artifacts import ArtifactRepository, UnsafePathWarning, check_artifact_path
 from ..tracking.client import MlflowClient
 from ..tracking.fluent import _client
 
@@ -57,7 +57,8 @@ def list_artifacts(artifact_uri: str | None = None, run_id: str | None = None, a
     """The files and folders directly under an artifact location, as ``mlflow.artifacts.list_artifacts``.
 
     Args:
-        artifact_uri: ``runs:/<run_id>/<path>`` (or ``runs:/<run_id>`` for the root). Not with ``run_id``.
+        artifact_uri: ``runs:/<run_id>/<path>`` (or ``runs:/<run_id>`` for the root), or a ``models:/`` URI
+            (paths are then relative to the model's folder). Not with ``run_id``.
         run_id: A run whose artifacts under ``artifact_path`` (default: the root) to list.
         artifact_path: Path inside the run's artifacts (with ``run_id``).
         tracking_uri: The store the run is in (default: the current one).
@@ -65,17 +66,23 @@ def list_artifacts(artifact_uri: str | None = None, run_id: str | None = None, a
     Returns:
         :class:`~lite_tracker.entities.FileInfo` entries, paths relative to the run's artifact root.
 
+    Raises:
+        LiteTrackerException: RESOURCE_DOES_NOT_EXIST for an unknown run, model, version, stage or alias;
+            INVALID_PARAMETER_VALUE for a bad URI or combination of arguments.
+
     Example:
         >>> [f.path for f in list_artifacts(run_id=run_id)]  # doctest: +SKIP
         ['config.json', 'model']
     """
     if (artifact_uri is None) == (run_id is None):
         raise InvalidParameterValue("Give exactly one of artifact_uri or run_id.")
+    client = MlflowClient(tracking_uri) if tracking_uri is not None else _client()
     if artifact_uri is not None:
         if artifact_path is not None:
             raise InvalidParameterValue("artifact_path goes with run_id; put the path in artifact_uri instead.")
+        if artifact_uri.startswith("models:/"):
+            return ArtifactRepository(resolve(client, artifact_uri)[0]).list_artifacts()
         run_id, artifact_path = parse_runs_uri(artifact_uri)
-    client = MlflowClient(tracking_uri) if tracking_uri is not None else _client()
     return client.list_artifacts(run_id, check_artifact_path(artifact_path) or None)  # type: ignore[arg-type]
 
 

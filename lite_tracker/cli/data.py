@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Any
 
+import click
+
+from ..io import FORMATS
+from ._common import store_option
 from ._progress import ProgressLine
 
 
@@ -15,55 +18,60 @@ def _import_progress(p: Any) -> str:
     return f"import: {p.stage}{count}        "
 
 
-def _import_mlflow(args: argparse.Namespace) -> int:
+@click.group(name="import")
+def import_group() -> None:
+    """Import runs from another tracker into the store.
+
+    \b
+    Example:
+      lite-tracker import mlflow --from ./mlruns --store lite_tracker.duckdb
+    """
+
+
+@import_group.command(name="mlflow")
+@click.option("--from", "source", required=True, metavar="SOURCE",
+              help="sqlite:///path/to/mlflow.db, or an MLflow file store folder such as ./mlruns.")
+@store_option
+@click.option("--no-copy-artifacts", is_flag=True,
+              help="Keep artifacts where MLflow wrote them and reference them (default: copy).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+def import_mlflow(source: str, store: str | None, no_copy_artifacts: bool, quiet: bool) -> None:
     """Import an MLflow store (sqlite:///mlflow.db or an mlruns folder): experiments, runs with their ids,
     params, tags, metric histories, artifacts, registered models. Running it again adds only what is new.
-    Example: lite-tracker import mlflow --from sqlite:///mlflow.db --store lite_tracker.duckdb"""
-    from ..io import import_mlflow
 
-    line = ProgressLine(not args.quiet and sys.stderr.isatty(), _import_progress)
+    \b
+    Example:
+      lite-tracker import mlflow --from sqlite:///mlflow.db --store lite_tracker.duckdb
+    """
+    from ..io import import_mlflow as run_import
+
+    line = ProgressLine(not quiet and sys.stderr.isatty(), _import_progress)
     try:
-        result = import_mlflow(args.source, store=args.store, copy_artifacts=not args.no_copy_artifacts,
-                               progress=line)
+        result = run_import(source, store=store, copy_artifacts=not no_copy_artifacts, progress=line)
     finally:
         line.end()
-    print(result.summary())
-    return 0
+    click.echo(result.summary())
 
 
-def _export(args: argparse.Namespace) -> int:
-    """Export runs (all, one experiment's, or a filter's) as Parquet, CSV or DuckDB files with a README, or
-    as an MLflow file store. Example: lite-tracker export --format parquet -o bundle --experiment demo-sweep"""
-    from ..io import export
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="parquet", show_default=True,
+              help="Output format.")
+@click.option("-o", "--output", required=True, metavar="PATH", help="A new (or empty) folder to write.")
+@click.option("--experiment", metavar="NAME", help="Only the runs of this experiment.")
+@click.option("--filter", "filter_string", metavar="FILTER",
+              help="Only runs matching this filter, e.g. \"params.lr = '0.1'\".")
+@store_option
+def export(fmt: str, output: str, experiment: str | None, filter_string: str | None, store: str | None) -> None:
+    """Export runs as Parquet, CSV, DuckDB or an MLflow file store.
 
-    result = export(args.output, format=args.format, experiment=args.experiment, filter_string=args.filter,
-                    store=args.store)
-    print(result.summary())
-    return 0
+    All runs, one experiment's, or a filter's, as files that stock DuckDB, pandas or polars open, with a
+    README that says what each file is; or as an MLflow mlruns folder.
 
+    \b
+    Example:
+      lite-tracker export --format parquet -o bundle --experiment demo-sweep
+    """
+    from ..io import export as run_export
 
-def add_data_commands(sub: Any, store_help: str) -> None:
-    """Add ``import mlflow`` and ``export`` to the ``lite-tracker`` parser."""
-    from ..io import FORMATS
-
-    imp = sub.add_parser("import", help="import runs from another tracker: import mlflow --from ...",
-                         description="Import runs from another tracker into the store.")
-    sources = imp.add_subparsers(dest="import_command", required=True)
-    mlflow = sources.add_parser("mlflow", help="import an MLflow store (sqlite:///mlflow.db or ./mlruns)",
-                                description=_import_mlflow.__doc__)
-    mlflow.add_argument("--from", dest="source", required=True, metavar="SOURCE",
-                        help="sqlite:///path/to/mlflow.db, or an MLflow file store folder such as ./mlruns")
-    mlflow.add_argument("--store", help=store_help)
-    mlflow.add_argument("--no-copy-artifacts", action="store_true",
-                        help="keep artifacts where MLflow wrote them and reference them (default: copy)")
-    mlflow.add_argument("--quiet", "-q", action="store_true", help="no progress line")
-    mlflow.set_defaults(func=_import_mlflow)
-
-    exp = sub.add_parser("export", help="export runs as parquet, csv, duckdb or an MLflow mlruns folder",
-                         description=_export.__doc__)
-    exp.add_argument("--format", choices=FORMATS, default="parquet", help="output format (default: parquet)")
-    exp.add_argument("-o", "--output", required=True, metavar="PATH", help="a new (or empty) folder to write")
-    exp.add_argument("--experiment", metavar="NAME", help="only the runs of this experiment")
-    exp.add_argument("--filter", metavar="FILTER", help="only runs matching this filter, e.g. \"params.lr = '0.1'\"")
-    exp.add_argument("--store", help=store_help)
-    exp.set_defaults(func=_export)
+    result = run_export(output, format=fmt, experiment=experiment, filter_string=filter_string, store=store)
+    click.echo(result.summary())

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 import time
 from typing import Any
 
+import click
+
 from ..errors import InvalidParameterValue, LiteTrackerException
+from ._common import existing_store, store_option
 from ._progress import ProgressLine
 
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -27,73 +28,91 @@ def _sync_progress(p: Any) -> str:
     return f"{p.action}: {p.files_done}/{p.files_total} files, {mb} ({p.fraction:.0%})"
 
 
-def _push(args: argparse.Namespace) -> int:
-    """Push what is new in the local store (events and artifacts) to a shared bucket."""
-    from .. import sync
+@click.group()
+def sync() -> None:
+    """Share runs through a bucket (S3, MinIO, ...): push, pull.
 
-    every = parse_interval(args.every) if args.every else None
+    Push this store's new data, pull teammates'.
+
+    Endpoint: LITE_TRACKER_S3_ENDPOINT_URL, MLFLOW_S3_ENDPOINT_URL or AWS_ENDPOINT_URL(_S3); credentials:
+    the usual AWS variables or profile.
+
+    \b
+    Example:
+      lite-tracker sync push s3://team-bucket/tracking --store runs.duckdb
+    """
+
+
+_URL = click.argument("url", metavar="s3://BUCKET/PREFIX")
+_QUIET = click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+_DRY_RUN = click.option("--dry-run", is_flag=True, help="Only report what would be transferred.")
+
+
+@sync.command()
+@_URL
+@store_option
+@click.option("--every", metavar="INTERVAL", help="Keep pushing at this interval (e.g. 30s, 5m, 1h) until "
+                                                  "interrupted; failures are retried.")
+@_DRY_RUN
+@click.option("--no-artifacts", is_flag=True, help="Push run data only, no artifact files.")
+@_QUIET
+@click.pass_context
+def push(ctx: click.Context, url: str, store: str | None, every: str | None, dry_run: bool, no_artifacts: bool,
+         quiet: bool) -> None:
+    """Push what is new in the local store (events and artifacts) to a shared bucket.
+
+    \b
+    Example:
+      lite-tracker sync push s3://team-bucket/tracking --every 5m
+    """
+    from .. import sync as sync_api
+
+    interval = parse_interval(every) if every else None
+    store = existing_store(store)  # pushing only reads the store: a typo must not create an empty one
     failures = 0
     try:
         while True:
-            line = ProgressLine(not args.quiet, _sync_progress)
+            line = ProgressLine(not quiet, _sync_progress)
             try:
-                result = sync.push(args.url, store=args.store, artifacts=not args.no_artifacts,
-                                   dry_run=args.dry_run, progress=line)
+                result = sync_api.push(url, store=store, artifacts=not no_artifacts, dry_run=dry_run, progress=line)
                 line.end()
-                print(result.summary(), flush=True)
+                click.echo(result.summary())
                 failures = 0
-                wait = every
+                wait = interval
             except LiteTrackerException as e:
                 line.end()
-                if every is None:
+                if interval is None:
                     raise
                 failures += 1
-                wait = min(every, 5.0 * 2 ** min(failures - 1, 16))  # back off, then keep the interval
-                print(f"lite-tracker: warning: push failed (attempt {failures}), retrying in {wait:.0f}s: {e}",
-                      file=sys.stderr, flush=True)
+                wait = min(interval, 5.0 * 2 ** min(failures - 1, 16))  # back off, then keep the interval
+                click.echo(f"lite-tracker: warning: push failed (attempt {failures}), retrying in {wait:.0f}s: {e}",
+                           err=True)
             if wait is None:
-                return 0
+                return
             time.sleep(wait)
     except KeyboardInterrupt:
-        return 130 if every is None else 0
+        ctx.exit(130 if interval is None else 0)
 
 
-def _pull(args: argparse.Namespace) -> int:
-    """Merge what teammates pushed to a shared bucket into the local store."""
-    from .. import sync
+@sync.command()
+@_URL
+@store_option
+@click.option("--artifacts", is_flag=True,
+              help="Download the pulled runs' artifacts now (default: read from the bucket on demand).")
+@_DRY_RUN
+@_QUIET
+def pull(url: str, store: str | None, artifacts: bool, dry_run: bool, quiet: bool) -> None:
+    """Merge what teammates pushed to a shared bucket into the local store.
 
-    line = ProgressLine(not args.quiet, _sync_progress)
+    \b
+    Example:
+      lite-tracker sync pull s3://team-bucket/tracking --store runs.duckdb
+    """
+    from .. import sync as sync_api
+
+    line = ProgressLine(not quiet, _sync_progress)
     try:
-        result = sync.pull(args.url, store=args.store, artifacts=args.artifacts, dry_run=args.dry_run, progress=line)
+        result = sync_api.pull(url, store=store, artifacts=artifacts, dry_run=dry_run, progress=line)
     finally:
         line.end()
-    print(result.summary())
-    return 0
-
-
-def add_sync_commands(sub: Any, store_help: str) -> None:
-    """Add ``sync push`` and ``sync pull`` to the ``lite-tracker`` parser."""
-    sync = sub.add_parser("sync", help="share runs through a bucket (S3, MinIO, ...): push, pull",
-                          description="Share runs through a bucket: push this store's new data, pull teammates'. "
-                                      "Endpoint: LITE_TRACKER_S3_ENDPOINT_URL, MLFLOW_S3_ENDPOINT_URL or "
-                                      "AWS_ENDPOINT_URL(_S3); credentials: the usual AWS variables or profile.")
-    actions = sync.add_subparsers(dest="sync_command", required=True)
-    push = actions.add_parser("push", help="push new runs, metrics and artifacts to s3://bucket/prefix",
-                              description=_push.__doc__)
-    push.add_argument("url", help="bucket URL, e.g. s3://team-bucket/tracking")
-    push.add_argument("--store", help=store_help)
-    push.add_argument("--every", metavar="INTERVAL", help="keep pushing at this interval (e.g. 30s, 5m, 1h) "
-                                                          "until interrupted; failures are retried")
-    push.add_argument("--dry-run", action="store_true", help="only report what would be uploaded")
-    push.add_argument("--no-artifacts", action="store_true", help="push run data only, no artifact files")
-    push.add_argument("--quiet", "-q", action="store_true", help="no progress line")
-    push.set_defaults(func=_push)
-    pull = actions.add_parser("pull", help="merge teammates' pushed runs from s3://bucket/prefix",
-                              description=_pull.__doc__)
-    pull.add_argument("url", help="bucket URL, e.g. s3://team-bucket/tracking")
-    pull.add_argument("--store", help=store_help)
-    pull.add_argument("--artifacts", action="store_true",
-                      help="download the pulled runs' artifacts now (default: read from the bucket on demand)")
-    pull.add_argument("--dry-run", action="store_true", help="only report what would be downloaded")
-    pull.add_argument("--quiet", "-q", action="store_true", help="no progress line")
-    pull.set_defaults(func=_pull)
+    click.echo(result.summary())
