@@ -384,17 +384,22 @@ NEEDS_A_STORE = {  # the arguments each command needs besides --store
     ("models", "list"): [], ("models", "describe"): ["iris"], ("models", "transition"): ["iris", "1", "Staging"],
     ("models", "alias", "set"): ["iris", "a", "1"], ("models", "alias", "delete"): ["iris", "a"],
     ("models", "serve"): ["-m", "models:/iris/1"],
+    ("gc",): ["--yes"], ("report",): ["--experiment", "x", "-o", "r.html"],
 }
+DIAGNOSES_A_STORE = {("doctor",)}  # reports a missing store as a failed check (exit 1), creating nothing
 
 
 def test_a_store_typo_never_creates_a_store_for_a_command_that_needs_one(tmp_path: Path) -> None:
     from test_cli import _command_tree
 
     leaves = {path for path, command in _command_tree(cli) if not isinstance(command, click.Group)}
-    assert leaves == set(NEEDS_A_STORE) | CREATES_A_STORE  # a new command must say which kind it is
+    assert leaves == set(NEEDS_A_STORE) | CREATES_A_STORE | DIAGNOSES_A_STORE  # a new command must say its kind
     for path, args in NEEDS_A_STORE.items():
         failed(invoke(*path, *args, "--store", str(tmp_path / "typo.duckdb")), "store at", "typo.duckdb")
         assert not list(tmp_path.glob("typo*")), path
+    diagnosis = invoke("doctor", "--store", str(tmp_path / "typo.duckdb"))
+    assert diagnosis.exit_code == 1 and "FAIL  store file: No lite_tracker store at" in diagnosis.stdout
+    assert not list(tmp_path.glob("typo*"))
 
 
 def test_main_returns_the_exit_code_for_help_version_usage_and_errors(capsys: pytest.CaptureFixture[str],

@@ -38,7 +38,9 @@ def gc(older_than: str | None, run_ids: str | None, experiment_ids: str | None, 
     A dry run by default: it lists what would go; --yes deletes it. Files of live registered model
     versions stay, and those versions keep working. Safe while other processes log to the store.
 
-    Example: lite-tracker gc --older-than 30d --yes
+    \b
+    Example:
+      lite-tracker gc --older-than 30d --yes
     """
     from ..store.gc import collect_garbage, parse_older_than
     from ..tracking.client import MlflowClient
@@ -83,7 +85,9 @@ def doctor(verify: bool, connect_s3: bool, store: str | None, as_json: bool) -> 
     read-only folder. --verify checks every invariant of the rows too. Changes nothing. Exits 1 if a
     check fails.
 
-    Example: lite-tracker doctor --verify --store runs/lite_tracker.duckdb
+    \b
+    Example:
+      lite-tracker doctor --verify --store runs/lite_tracker.duckdb
     """
     from ..settings import resolve_settings
     from ..store.doctor import FAIL, diagnose

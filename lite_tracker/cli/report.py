@@ -28,7 +28,9 @@ def report(experiment: str, filter_string: str, order_by: tuple[str, ...], max_r
     """Write one self-contained HTML file (no network needed to open it) with an experiment's runs table,
     metric curves and parallel coordinates of params against a metric.
 
-    Example: lite-tracker report --experiment demo-sweep --order-by 'metrics.val_loss ASC' -o report.html
+    \b
+    Example:
+      lite-tracker report --experiment demo-sweep --order-by 'metrics.val_loss ASC' -o report.html
     """
     try:
         from ..ui.report import write_report
