@@ -36,7 +36,7 @@ def test_compact_and_errors(tmp_path: Path) -> None:
     proc = _cli("compact", "--store", "s.duckdb", cwd=tmp_path)
     assert proc.returncode == 0 and "Compacted" in proc.stdout
     bad = _cli("compact", "--store", "http://server", cwd=tmp_path)
-    assert bad.returncode == 2 and "needs no server" in bad.stderr
+    assert bad.returncode == 1 and "needs no server" in bad.stderr
 
 
 def _command_tree(command: click.Command, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
@@ -75,7 +75,7 @@ def test_demo_refuses_zero_steps_and_says_when_it_reuses_an_experiment(tmp_path:
 def test_commands_that_only_read_never_create_a_store(tmp_path: Path) -> None:
     for args in (("compact",), ("models", "describe", "iris"), ("models", "serve", "-m", "models:/iris/1")):
         proc = _cli(*args, "--store", "typo.duckdb", cwd=tmp_path)
-        assert proc.returncode == 2, (args, proc.stderr)
+        assert proc.returncode == 1, (args, proc.stderr)
         assert "No lite_tracker store at" in proc.stderr and "typo.duckdb" in proc.stderr, proc.stderr
         assert not (tmp_path / "typo.duckdb").exists() and not (tmp_path / "typo.duckdb.d").exists()
 
@@ -83,7 +83,7 @@ def test_commands_that_only_read_never_create_a_store(tmp_path: Path) -> None:
 def test_a_read_only_ui_refuses_a_store_that_does_not_exist(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "lite_tracker", "ui", "--read-only", "--port", "1",
                            "--store", "typo.duckdb"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
-    assert proc.returncode == 2 and "No lite_tracker store at" in proc.stderr and "typo.duckdb" in proc.stderr
+    assert proc.returncode == 1 and "No lite_tracker store at" in proc.stderr and "typo.duckdb" in proc.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -124,7 +124,7 @@ def test_tables_have_colour_codes_on_a_terminal_only(tmp_path: Path) -> None:
     as_json = _cli(*args, "--json", cwd=tmp_path)
     assert len(json.loads(as_json.stdout)) == 24 and "\x1b[" not in as_json.stdout
     missing = _cli("runs", "describe", "f" * 32, cwd=tmp_path)
-    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
     assert missing.stderr.startswith("lite-tracker: error: RESOURCE_DOES_NOT_EXIST")
 
 

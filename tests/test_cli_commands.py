@@ -37,7 +37,7 @@ def plain(value: Any) -> Any:
 
 def failed(result: Result, *expected: str) -> str:
     """The one error line of a failed command, checked to hold ``expected``."""
-    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert result.exit_code == 1, (result.stdout, result.stderr)
     assert result.stdout == "" and result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith("lite-tracker: error: "), result.stderr
     for text in expected:
@@ -412,6 +412,6 @@ def test_main_returns_the_exit_code_for_help_version_usage_and_errors(capsys: py
     assert main(["nope"]) == 2 and "No such command 'nope'" in capsys.readouterr().err
     assert main(["runs", "list", "--max-results", "0", "-x", "0"]) == 2
     assert "0 is not in the range x>=1" in capsys.readouterr().err
-    assert main(["runs", "describe", "f" * 32, "--store", str(tmp_path / "none.duckdb")]) == 2
+    assert main(["runs", "describe", "f" * 32, "--store", str(tmp_path / "none.duckdb")]) == 1
     out = capsys.readouterr()
     assert out.out == "" and out.err.startswith("lite-tracker: error: RESOURCE_DOES_NOT_EXIST: No lite_tracker store")

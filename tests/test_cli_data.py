@@ -65,10 +65,10 @@ def test_readme_export_and_import_commands_run_as_written(tmp_path: Path) -> Non
 
 def test_errors_are_one_line_and_reading_never_creates_a_store(tmp_path: Path) -> None:
     proc = _cli("export", "--store", "missing.duckdb", "-o", "out", cwd=tmp_path)
-    assert proc.returncode == 2 and "No store at" in proc.stderr and "missing.duckdb" in proc.stderr
+    assert proc.returncode == 1 and "No store at" in proc.stderr and "missing.duckdb" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "missing.duckdb").exists()
     proc = _cli("import", "mlflow", "--from", "sqlite:///nope.db", "--store", "s.duckdb", cwd=tmp_path)
-    assert proc.returncode == 2 and "No MLflow database" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 1 and "No MLflow database" in proc.stderr and "Traceback" not in proc.stderr
     proc = _cli("export", "--format", "xlsx", "-o", "out", cwd=tmp_path)
     assert proc.returncode == 2 and "'xlsx' is not one of 'parquet'" in proc.stderr
     help_text = _cli("import", "mlflow", "--help", cwd=tmp_path).stdout

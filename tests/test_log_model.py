@@ -309,9 +309,9 @@ def test_models_describe_prints_the_version_and_how_to_serve_it(fluent, store_pa
     assert "Production" not in latest.stdout and "@" not in latest.stdout
 
     missing = _cli("models", "describe", "scaler", "--version", "9", "--store", store, cwd=tmp_path)
-    assert missing.returncode == 2 and "scaler" in missing.stderr and "9" in missing.stderr
+    assert missing.returncode == 1 and "scaler" in missing.stderr and "9" in missing.stderr
     unknown = _cli("models", "describe", "nope", "--store", store, cwd=tmp_path)
-    assert unknown.returncode == 2 and "nope" in unknown.stderr
+    assert unknown.returncode == 1 and "nope" in unknown.stderr
 
 
 def test_model_info_matches_the_logged_descriptor(fluent) -> None:  # type: ignore[no-untyped-def]

@@ -127,7 +127,7 @@ def test_unknown_model_fails_to_start_with_a_message(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "lite_tracker", "models", "serve", "-m", "models:/nope/1",
                            "--port", str(_free_port()), "--store", str(tmp_path / "s.duckdb")],
                           capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2 and "RESOURCE_DOES_NOT_EXIST" in proc.stderr and "nope" in proc.stderr
+    assert proc.returncode == 1 and "RESOURCE_DOES_NOT_EXIST" in proc.stderr and "nope" in proc.stderr
     assert "Serving" not in proc.stdout  # nothing claims to serve before the model is loaded
 
 
@@ -142,7 +142,7 @@ def test_a_busy_port_fails_to_start_with_a_message(tmp_path: Path) -> None:
         port = busy.getsockname()[1]
         proc = subprocess.run([sys.executable, "-m", "lite_tracker", "models", "serve", "-m", "models:/neg/1",
                                "--port", str(port), "--store", str(store)], capture_output=True, text=True, timeout=90)
-    assert proc.returncode == 2 and f"Cannot listen on 127.0.0.1:{port}" in proc.stderr, proc.stderr
+    assert proc.returncode == 1 and f"Cannot listen on 127.0.0.1:{port}" in proc.stderr, proc.stderr
     assert "Serving" not in proc.stdout
 
 

@@ -33,9 +33,10 @@ def _version() -> str:
 
 
 class CommandError(click.ClickException):
-    """A :class:`LiteTrackerException` as the command line shows it: one line on stderr, exit code 2."""
+    """A :class:`LiteTrackerException` as the command line shows it: one line on stderr, exit code 1
+    (click exits 2 for usage errors)."""
 
-    exit_code = 2
+    exit_code = 1
 
     def show(self, file: IO[Any] | None = None) -> None:
         """Print ``lite-tracker: error: <message>`` on stderr."""
@@ -195,7 +196,7 @@ cli.add_command(click.Command("server", callback=ui.callback, params=ui.params, 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lite-tracker`` command; returns the exit code.
 
-    A :class:`LiteTrackerException` prints ``lite-tracker: error: <message>`` on stderr and exits 2 (see
+    A :class:`LiteTrackerException` prints ``lite-tracker: error: <message>`` on stderr and exits 1 (see
     :class:`CommandError`); usage errors are click's (exit 2); Ctrl-C exits 130.
     """
     try:

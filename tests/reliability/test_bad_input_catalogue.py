@@ -199,11 +199,11 @@ CLI_CASES = [
 
 
 @pytest.mark.parametrize("argv", CLI_CASES, ids=[" ".join(a[:3]) for a in CLI_CASES])
-def test_bad_cli_input_exits_2_with_one_line(ctx: Ctx, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_cli_input_exits_1_with_one_line(ctx: Ctx, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     before = _settled(ctx)
     notdb = ctx.store.parent / "notdb.duckdb"
     notdb.write_text("not a database" * 10)
-    assert cli([a.format(store=ctx.store, notdb=notdb) for a in argv]) == 2
+    assert cli([a.format(store=ctx.store, notdb=notdb) for a in argv]) == 1
     out = capsys.readouterr()
     assert out.out == "" and out.err.count("\n") == 1 and out.err.startswith("lite-tracker: error: ")
     notdb.unlink()
