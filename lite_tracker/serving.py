@@ -242,15 +242,25 @@ def serve(model_uri: str, host: str = "127.0.0.1", port: int = 5000, tracking_ur
     if tracking_uri is not None:
         set_tracking_uri(tracking_uri)
     app = create_app(pyfunc.load_model(model_uri))
-    try:
-        sock = socket.create_server((host, port))
-    except OSError as e:
-        raise InvalidParameterValue(f"Cannot listen on {host}:{port}: {e.strerror or e}. "
-                                    "Choose another --port or --host.") from e
+    sock = listen(host, port)
     if on_ready is not None:
         on_ready()
     with sock:
         uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (IPv4 or IPv6) for uvicorn to serve on.
+
+    Raises:
+        InvalidParameterValue: The address is taken or cannot be used, saying so and what to do.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as e:
+        raise InvalidParameterValue(f"Cannot listen on {host}:{port}: {e.strerror or e}. "
+                                    "Choose another --port or --host.") from e
 
 
 def serve_commands(version: ModelVersion, store: str | None = None) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -78,6 +79,20 @@ def test_commands_that_only_read_never_create_a_store(tmp_path: Path) -> None:
         assert proc.returncode == 1, (args, proc.stderr)
         assert "No lite_tracker store at" in proc.stderr and "typo.duckdb" in proc.stderr, proc.stderr
         assert not (tmp_path / "typo.duckdb").exists() and not (tmp_path / "typo.duckdb.d").exists()
+
+
+def test_a_ui_over_a_store_that_does_not_exist_says_it_starts_a_new_one(tmp_path: Path) -> None:
+    with socket.socket() as busy:  # the server stops at once, after saying so
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "lite_tracker", "ui", "--port", str(port),
+                               "--store", "new.duckdb"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert "no store at" in proc.stderr and "new.duckdb yet: starting a new, empty one" in proc.stderr
+    error = proc.stderr.splitlines()[-1]
+    assert error.startswith(f"lite-tracker: error: INVALID_PARAMETER_VALUE: Cannot listen on 127.0.0.1:{port}: "
+                            "Address already in use") and error.endswith("Choose another --port or --host."), error
 
 
 def test_a_read_only_ui_refuses_a_store_that_does_not_exist(tmp_path: Path) -> None:

@@ -179,10 +179,14 @@ def ui(store: str | None, host: str, port: int, read_only: bool, token: str | No
         from ..ui.server import choose_token, serve
     except ImportError as e:
         raise LiteTrackerException(f"The web UI needs the ui extra: `pip install 'lite-tracker[ui]'` ({e}).") from e
+    from .._remote import is_remote
     from ..settings import resolve_settings
 
     if read_only:  # a read-only server of a typo would show an empty store it had just created
         store = existing_store(store)
+    elif not is_remote(store or "") and not resolve_settings(store).store_path.exists():
+        click.echo(f"lite-tracker: no store at {resolve_settings(store).store_path} yet: starting a new, empty one "
+                   "(check --store if you meant an existing one).", err=True)
     serve(store or resolve_settings().tracking_uri, host, port, read_only=read_only,
           token=choose_token(host, token, no_token))
 

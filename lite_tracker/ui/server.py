@@ -7,6 +7,7 @@ import sys
 
 import uvicorn
 
+from ..serving import listen
 from .app import create_app
 
 LOOPBACK = frozenset(("127.0.0.1", "localhost", "::1"))
@@ -30,9 +31,11 @@ def choose_token(host: str, token: str | None, no_token: bool) -> str | None:
 def serve(store: str, host: str, port: int, *, read_only: bool, token: str | None) -> None:
     """Serve the UI and API for ``store`` until interrupted; print where to open it on stderr."""
     app = create_app(store, read_only=read_only, token=token)
+    sock = listen(host, port)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     mode = " (read-only)" if app.state.read_only else ""
     print(f"lite-tracker ui: serving {app.state.client.tracking_uri}{mode}\n"
           f"    open {url}\n    Ctrl-C stops.", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    with sock:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
