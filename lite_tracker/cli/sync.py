@@ -1,4 +1,4 @@
-"""``lite-tracker sync push|pull``: parse, call :mod:`lite_tracker.sync`, render (progress on stderr)."""
+"""``lite-tracker sync push|pull|optimize|vacuum|migrate``: parse, call :mod:`lite_tracker.sync`, render."""
 
 from __future__ import annotations
 
@@ -80,7 +80,39 @@ def _pull(args: argparse.Namespace) -> int:
 
     line = _ProgressLine(not args.quiet)
     try:
-        result = sync.pull(args.url, store=args.store, artifacts=args.artifacts, dry_run=args.dry_run, progress=line)
+        result = sync.pull(args.url, store=args.store, artifacts=args.artifacts, dry_run=args.dry_run, progress=line,
+                           as_of=args.as_of)
+    finally:
+        line.end()
+    print(result.summary())
+    return 0
+
+
+def _optimize(args: argparse.Namespace) -> int:
+    """Compact the bucket's small files (metrics sorted by run and key) and checkpoint the logs."""
+    from .. import sync
+
+    for table, got in sync.optimize(args.url).items():
+        print(f"{table}: {got['files_removed']} files compacted into {got['files_added']}")
+    return 0
+
+
+def _vacuum(args: argparse.Namespace) -> int:
+    """Delete files no snapshot of the retention window needs (replaced files, leftovers of pushes)."""
+    from .. import sync
+
+    removed = sync.vacuum(args.url, retain_hours=args.retain_hours, dry_run=args.dry_run)
+    print(f"{'would delete' if args.dry_run else 'deleted'} {len(removed)} files")
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    """Move a format-1 bucket (Parquet and commit objects) to Delta Lake tables, in place or to --to."""
+    from .. import sync
+
+    line = _ProgressLine(not args.quiet)
+    try:
+        result = sync.migrate(args.url, args.to, dry_run=args.dry_run, progress=line)
     finally:
         line.end()
     print(result.summary())
@@ -88,8 +120,8 @@ def _pull(args: argparse.Namespace) -> int:
 
 
 def add_sync_commands(sub: Any, store_help: str) -> None:
-    """Add ``sync push`` and ``sync pull`` to the ``lite-tracker`` parser."""
-    sync = sub.add_parser("sync", help="share runs through a bucket (S3, MinIO, ...): push, pull",
+    """Add ``sync push|pull|optimize|vacuum|migrate`` to the ``lite-tracker`` parser."""
+    sync = sub.add_parser("sync", help="share runs through a bucket (S3, MinIO, ...): push, pull, upkeep",
                           description="Share runs through a bucket: push this store's new data, pull teammates'. "
                                       "Endpoint: LITE_TRACKER_S3_ENDPOINT_URL, MLFLOW_S3_ENDPOINT_URL or "
                                       "AWS_ENDPOINT_URL(_S3); credentials: the usual AWS variables or profile.")
@@ -111,5 +143,24 @@ def add_sync_commands(sub: Any, store_help: str) -> None:
     pull.add_argument("--artifacts", action="store_true",
                       help="download the pulled runs' artifacts now (default: read from the bucket on demand)")
     pull.add_argument("--dry-run", action="store_true", help="only report what would be downloaded")
+    pull.add_argument("--as-of", metavar="VERSION|TIME",
+                      help="pull the team's state at a version of the bucket's pushes table or an ISO 8601 time")
     pull.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     pull.set_defaults(func=_pull)
+    optimize = actions.add_parser("optimize", help="compact the bucket's small files; safe while others push",
+                                  description=_optimize.__doc__)
+    optimize.add_argument("url", help="bucket URL, e.g. s3://team-bucket/tracking")
+    optimize.set_defaults(func=_optimize)
+    vacuum = actions.add_parser("vacuum", help="delete files no recent snapshot needs", description=_vacuum.__doc__)
+    vacuum.add_argument("url", help="bucket URL, e.g. s3://team-bucket/tracking")
+    vacuum.add_argument("--retain-hours", type=float, default=168.0,
+                        help="keep what snapshots of this many hours need (default 168; 0 only when nobody pushes)")
+    vacuum.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    vacuum.set_defaults(func=_vacuum)
+    migrate = actions.add_parser("migrate", help="move a format-1 bucket to Delta Lake tables",
+                                 description=_migrate.__doc__)
+    migrate.add_argument("url", help="bucket URL, e.g. s3://team-bucket/tracking")
+    migrate.add_argument("--to", metavar="URL", help="write the Delta tables under this prefix (default: in place)")
+    migrate.add_argument("--dry-run", action="store_true", help="only report what would be migrated")
+    migrate.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+    migrate.set_defaults(func=_migrate)
