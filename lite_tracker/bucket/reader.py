@@ -95,6 +95,8 @@ class BucketReader:
     def _refresh(self, con: duckdb.DuckDBPyConnection) -> None:
         if self.as_of is not None and self._version is not None:
             return  # a past state does not change
+        if self._version is None:
+            self.bucket.check_format()
         pushes_dt = delta.load(self.bucket.url, PUSHES, self.as_of)
         if pushes_dt is None or pushes_dt.version() == self._version:
             return
@@ -214,7 +216,7 @@ def split_as_of(url: str) -> tuple[str, int | datetime | None]:
     base, _, query = url.partition("?")
     if not query:
         return base.rstrip("/"), None
-    params = parse_qs(query)
+    params = parse_qs(query.replace("+", "%2B"))  # a '+' is a time zone's sign, not a space
     if set(params) != {"as_of"} or len(params["as_of"]) != 1:
         raise InvalidParameterValue(f"Invalid bucket URL {url!r}: the only query it takes is ?as_of=VERSION|TIME.")
     return base.rstrip("/"), delta.parse_as_of(params["as_of"][0])
