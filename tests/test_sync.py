@@ -70,7 +70,7 @@ def _pushes(s3: dict[str, Any]) -> list[tuple[str, int]]:
     """(store, push number) of every row of the bucket's ``pushes`` Delta table."""
     from deltalake import DeltaTable
 
-    from lite_tracker.bucket.delta import storage_options
+    from lite_tracker.sync import storage_options
 
     t = DeltaTable(f"{s3['url']}/tables/pushes", storage_options=storage_options()).to_pyarrow_table()
     return sorted(zip(t.column("store").to_pylist(), t.column("_push").to_pylist()))
@@ -364,31 +364,3 @@ def test_last_push_at_exit(s3: dict[str, Any], tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     rid = out.stdout.strip()
     assert [m.value for m in MlflowClient(s3["url"]).get_metric_history(rid, "m")] == [1.0]
-
-
-def test_readme_duckdb_query_runs_on_the_bucket(s3: dict[str, Any], tmp_path: Path) -> None:
-    """The README's team query (DuckDB over the bucket, no httpfs) runs as written against a pushed bucket."""
-    import re
-
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    blocks = [b for b in re.findall(r"```py\n(.*?)```", readme, flags=re.S) if "register_filesystem" in b]
-    assert len(blocks) == 1
-    for who in ("ana", "bo"):
-        c = MlflowClient(str(tmp_path / f"{who}.duckdb"))
-        eid = c.create_experiment("mnist")
-        for lr in (0.1, 0.01):
-            rid = c.create_run(eid, run_name=f"{who}-{lr}").info.run_id
-            c.log_param(rid, "lr", lr)
-            for step in range(5):
-                c.log_metric(rid, "val_loss", lr * 10 / (step + 1) + (who == "bo"), step=step)
-            c.set_terminated(rid)
-        sync.push(s3["url"], store=str(tmp_path / f"{who}.duckdb"))
-    code = blocks[0].replace("s3://team-bucket/tracking", s3["url"]).replace(".show()", ".fetchall()")
-    code = code.replace("con.sql(f", "rows = con.sql(f")
-    scope: dict[str, Any] = {}
-    exec(code, scope)
-    rows = scope["rows"]
-    assert [r[0] for r in rows] == ["ana-0.01", "ana-0.1", "bo-0.01", "bo-0.1"]
-    assert rows[0][1:4] == ("FINISHED", "0.01", 0.02)
-    committed = sync.committed_files(s3["url"])
-    assert len(committed["metrics"]) == 2 and all(f.startswith(s3["url"]) for f in committed["metrics"])

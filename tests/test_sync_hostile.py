@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import stat
-import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -77,7 +76,8 @@ def _add(s3: dict[str, Any], table: str, store: str, number: int, data: bytes, r
     """Upload one data file and commit it to a Delta table of the bucket."""
     rel = delta.data_path(store, number)
     s3["fs"].pipe_file(f"{s3['prefix']}/tables/{table}/{rel}", data)
-    delta.commit(delta.ensure(s3["url"], table), table, [(rel, len(data), store, rows, number)], store, number)
+    stats = json.dumps({"numRecords": rows, "minValues": {"_push": number}, "maxValues": {"_push": number}})
+    delta.commit(delta.ensure(s3["url"], table), table, [(rel, len(data), store, stats)], store, number)
 
 
 def _new_run(s3: dict[str, Any], **extra: list[Any]) -> dict[str, pa.Table]:

@@ -36,6 +36,7 @@ PUSH_COLUMNS = (("created", "BIGINT"), ("tables", "VARCHAR"), ("hwm", "VARCHAR")
 
 _owner_pid: int | None = None
 _COMMIT_ATTEMPTS = 5
+_BIG = 1.7976931348623157e308  # the largest finite double
 
 
 def _deltalake() -> Any:
@@ -54,10 +55,10 @@ def _deltalake() -> Any:
 
 
 def storage_options() -> dict[str, str]:
-    """delta-rs's options: the endpoint lite_tracker resolves, conditional-put commits, bounded retries.
-    Credentials are not passed: delta-rs reads the same AWS variables and profile itself."""
-    opts = {"conditional_put": "etag", "connect_timeout": "5s", "timeout": "60s", "max_retries": "3",
-            "retry_timeout": "30s"}
+    """Where the bucket is, for any Delta reader (deltalake, polars): the endpoint lite_tracker resolves
+    (``AWS_ENDPOINT_URL``, ``AWS_ALLOW_HTTP`` for plain http) and a default region. Credentials are
+    not in it: delta-rs reads the same AWS variables and profile itself."""
+    opts: dict[str, str] = {}
     endpoint = endpoint_url()
     if endpoint:
         opts["AWS_ENDPOINT_URL"] = endpoint
@@ -66,6 +67,12 @@ def storage_options() -> dict[str, str]:
     if not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
         opts["AWS_REGION"] = "us-east-1"
     return opts
+
+
+def _options() -> dict[str, str]:
+    """lite_tracker's own options: commits by conditional put (no lock service), bounded retries."""
+    return {**storage_options(), "conditional_put": "etag", "connect_timeout": "5s", "timeout": "60s",
+            "max_retries": "3", "retry_timeout": "30s"}
 
 
 def table_uri(url: str, table: str) -> str:
@@ -86,7 +93,7 @@ def load(url: str, table: str, as_of: int | str | datetime | None = None) -> Del
     """The Delta table (None if it was never written), at ``as_of`` (a version or a time) if given."""
     deltalake = _deltalake()
     try:
-        dt: DeltaTable = deltalake.DeltaTable(table_uri(url, table), storage_options=storage_options())
+        dt: DeltaTable = deltalake.DeltaTable(table_uri(url, table), storage_options=_options())
     except deltalake.exceptions.TableNotFoundError:
         return None
     if as_of is not None:
@@ -102,7 +109,7 @@ def ensure(url: str, table: str) -> DeltaTable:
         return dt
     try:
         created: DeltaTable = deltalake.DeltaTable.create(table_uri(url, table), schema(table), mode="ignore",
-                                                          partition_by=[STORE], storage_options=storage_options())
+                                                          partition_by=[STORE], storage_options=_options())
         return created
     except deltalake.exceptions.DeltaError:
         dt = load(url, table)
@@ -149,17 +156,41 @@ def data_path(store: str, number: int) -> str:
     return f"{STORE}={store}/part-{number:012d}-{uuid.uuid4().hex}.zstd.parquet"
 
 
-def commit(dt: DeltaTable, table: str, added: list[tuple[str, int, str, int, int]], app_id: str,
+def stats(table: pa.Table) -> str:
+    """A data file's Delta statistics: its rows, and every column's NULL count and bounds. Readers
+    prune files with them, and deltalake's pyarrow datasets need bounds for every non-NULL column (a
+    column without them matches no filter there). Non-finite doubles widen the bounds to the largest
+    finite doubles, which JSON can hold."""
+    import math
+
+    import pyarrow.compute as pc
+
+    lo: dict[str, Any] = {}
+    hi: dict[str, Any] = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if column.null_count == table.num_rows:
+            continue
+        bounds = pc.min_max(column).as_py()
+        low, high = bounds["min"], bounds["max"]
+        if isinstance(low, float) and (not math.isfinite(low) or not math.isfinite(high)
+                                       or pc.any(pc.invert(pc.is_finite(column))).as_py()):
+            low, high = -_BIG, _BIG
+        lo[name], hi[name] = low, high
+    return json.dumps({"numRecords": table.num_rows, "minValues": lo, "maxValues": hi,
+                       "nullCount": {name: table.column(name).null_count for name in table.column_names}})
+
+
+def commit(dt: DeltaTable, table: str, added: list[tuple[str, int, str, str]], app_id: str,
            version: int) -> None:
-    """Commit data files ``(path, bytes, store, rows, push)`` already uploaded into the table, as one
+    """Commit data files ``(path, bytes, store, stats)`` already uploaded into the table, as one
     transaction that also records ``txn(app_id, version)``."""
     deltalake = _deltalake()
     from deltalake.transaction import AddAction, CommitProperties, RemoveAction, Transaction
 
     now = int(time.time() * 1000)
-    actions: list[AddAction | RemoveAction] = [AddAction(path, size, {STORE: store}, now, True, json.dumps(
-        {"numRecords": rows, "minValues": {PUSH: push}, "maxValues": {PUSH: push}, "nullCount": {PUSH: 0}}))
-        for path, size, store, rows, push in added]
+    actions: list[AddAction | RemoveAction] = [AddAction(path, size, {STORE: store}, now, True, file_stats)
+                                               for path, size, store, file_stats in added]
     props = CommitProperties(app_transactions=[Transaction(app_id, version)], max_commit_retries=50)
     for attempt in range(_COMMIT_ATTEMPTS):
         try:

@@ -21,7 +21,7 @@ from ..settings import tracking_uri_from_env
 from ._types import SyncProgress, SyncResult
 
 __all__ = ["SkippedCommitWarning", "SyncProgress", "SyncResult", "committed_files", "disable_sync", "enable_sync",
-           "migrate", "optimize", "pull", "push", "vacuum"]
+           "migrate", "optimize", "pull", "push", "storage_options", "vacuum"]
 
 
 def _client(store: str | None):  # type: ignore[no-untyped-def]
@@ -143,6 +143,19 @@ def disable_sync(url: str | None = None, *, final_push: bool = False) -> None:
     from ._background import disable
 
     disable(None if url is None else url.rstrip("/"), final_push)
+
+
+def storage_options() -> dict[str, str]:
+    """The ``storage_options`` that point deltalake or polars at the bucket, from the same environment
+    lite_tracker reads (the endpoint variables; credentials are left to the AWS chain).
+
+    Example:
+        >>> from deltalake import DeltaTable  # doctest: +SKIP
+        >>> DeltaTable("s3://team-bucket/tracking/tables/metrics", storage_options=storage_options())  # doctest: +SKIP
+    """
+    from ..bucket.delta import storage_options as _options
+
+    return _options()
 
 
 def committed_files(url: str) -> dict[str, list[str]]:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from ..bucket import delta
 from ..bucket.delta import PUSHES
-from ..bucket.objects import BUCKET_FORMAT, MARKER, Bucket
+from ..bucket.objects import BUCKET_FORMAT, MARKER, Bucket, read_parquet
 from ..bucket.untrusted import commit_tables, read_commits, read_tables, skip_commit
 from ..errors import InvalidParameterValue
 from ..store.segments import METRICS, TABLES
@@ -127,10 +127,11 @@ def _write_push(bucket: Bucket, store: str, number: int, tables: dict[str, objec
         if (dt.transaction_version(store) or 0) >= int(hwm.get(name, 0)) and hwm.get(name):
             continue
         rel = delta.data_path(store, number)
-        blob = _parquet_bytes(_with_push(table, number))
+        table = _with_push(table, number)
+        blob = _parquet_bytes(table)
         bucket.fs.pipe_file(bucket.path(f"tables/{name}/{rel}"), blob)
-        delta.commit(dt, name, [(rel, len(blob), store, table.num_rows, number)], store, int(hwm.get(name, 0)))
+        delta.commit(dt, name, [(rel, len(blob), store, delta.stats(table))], store, int(hwm.get(name, 0)))
     row = _push_row(number, counts, artifacts, created)
     rel = delta.data_path(store, number)
     bucket.fs.pipe_file(bucket.path(f"tables/{PUSHES}/{rel}"), row)
-    delta.commit(pushes, PUSHES, [(rel, len(row), store, 1, number)], store, number)
+    delta.commit(pushes, PUSHES, [(rel, len(row), store, delta.stats(read_parquet(row)))], store, number)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .._remote import MULTIPART_CHUNK
 from ..bucket import delta
 from ..bucket.delta import PUSH, PUSHES
-from ..bucket.objects import Bucket
+from ..bucket.objects import Bucket, read_parquet
 from ..bucket.untrusted import read_pushes
 from ..store.artifacts import PACK_FOLDER
 from ..store.locks import exclusive
@@ -72,7 +72,7 @@ def _push_once(local: LocalStore, bucket: Bucket, store_id: str, artifacts: bool
 
     # Data files: one Parquet file per table with new rows; local artifact folders become bucket URLs.
     blobs: dict[str, bytes] = {}
-    added: dict[str, tuple[str, int, str, int, int]] = {}
+    added: dict[str, tuple[str, int, str, str]] = {}
     counts: dict[str, int] = {}
     run_ids: set[str] = set()
     rows = 0
@@ -81,9 +81,10 @@ def _push_once(local: LocalStore, bucket: Bucket, store_id: str, artifacts: bool
         if "run_id" in table.column_names:
             run_ids.update(v for v in table.column("run_id").unique().to_pylist() if v)
         rel = delta.data_path(store_id, number)
-        blob = _parquet_bytes(_with_push(table, number))
+        table = _with_push(table, number)
+        blob = _parquet_bytes(table)
         blobs[bucket.path(f"tables/{name}/{rel}")] = blob
-        added[name] = (rel, len(blob), store_id, table.num_rows, number)
+        added[name] = (rel, len(blob), store_id, delta.stats(table))
         counts[name] = table.num_rows
         rows += table.num_rows
 
@@ -142,8 +143,8 @@ def _push_once(local: LocalStore, bucket: Bucket, store_id: str, artifacts: bool
         list(pool.map(commit_table, sorted(added)))
     rel = delta.data_path(store_id, number)
     bucket.fs.pipe_file(bucket.path(f"tables/{PUSHES}/{rel}"), row)
-    delta.commit(pushes_dt or delta.ensure(bucket.url, PUSHES), PUSHES, [(rel, len(row), store_id, 1, number)],
-                 store_id, number)
+    delta.commit(pushes_dt or delta.ensure(bucket.url, PUSHES), PUSHES,
+                 [(rel, len(row), store_id, delta.stats(read_parquet(row)))], store_id, number)
     report.add(1, len(row))
     bucket.ensure_marker()
     _save_known(local, bucket, store_id, number, known, current)
