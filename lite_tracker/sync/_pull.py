@@ -69,8 +69,7 @@ def pull(client: MlflowClient, url: str, *, artifacts: bool = False, dry_run: bo
         rows = sum(n for p in new for n in p.tables.values())
         if dry_run or not new:
             note = "dry run: nothing downloaded" if dry_run else "nothing new"
-            result = SyncResult("pull", bucket.url, store_id, len(new), 0, 0,
-                                len({p.store for p in new}) if dry_run else 0, rows, time.perf_counter() - started,
+            result = SyncResult("pull", bucket.url, store_id, len(new), 0, 0, 0, rows, time.perf_counter() - started,
                                 dry_run, note)
             if not dry_run and when is None and version >= 0 and not unchanged:
                 local.ingest({}, bucket.url, {}, {}, version=version)

@@ -59,7 +59,7 @@ def push(client: MlflowClient, url: str, *, artifacts: bool = True, dry_run: boo
 def _push_once(local: LocalStore, bucket: Bucket, store_id: str, artifacts: bool, dry_run: bool,
                progress: Callable[[SyncProgress], None] | None, started: float) -> SyncResult:
     names = [spec.events for spec in TABLES]
-    with ThreadPoolExecutor(4) as pool:  # delta-rs releases the GIL: load the logs side by side
+    with ThreadPoolExecutor(len(names) + 1) as pool:  # delta-rs releases the GIL: load the logs side by side
         loaded = dict(zip([PUSHES, *names], pool.map(lambda t: delta.load(bucket.url, t), [PUSHES, *names])))
     pushes_dt = loaded.pop(PUSHES)
     last = (pushes_dt.transaction_version(store_id) or 0) if pushes_dt is not None else 0
@@ -139,7 +139,7 @@ def _push_once(local: LocalStore, bucket: Bucket, store_id: str, artifacts: bool
         dt = loaded.get(name) or delta.ensure(bucket.url, name)
         delta.commit(dt, name, [added[name]], store_id, marks[name])
 
-    with ThreadPoolExecutor(4) as pool:
+    with ThreadPoolExecutor(max(1, len(added))) as pool:
         list(pool.map(commit_table, sorted(added)))
     rel = delta.data_path(store_id, number)
     bucket.fs.pipe_file(bucket.path(f"tables/{PUSHES}/{rel}"), row)
