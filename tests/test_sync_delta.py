@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -138,6 +139,14 @@ def test_pull_after_optimize_and_vacuum_and_time_travel(s3: dict[str, Any], tmp_
     before = len(_delta(s3, "metrics").file_uris())
     got = sync.optimize(s3["url"])
     assert got["metrics"]["files_removed"] == before == 3 and got["metrics"]["files_added"] == 1
+    # Safe while others push: a teammate's push racing a second optimize lands whole.
+    e_path = str(tmp_path / "e.duckdb")
+    e_ids = _fill(MlflowClient(e_path), tmp_path / "e", experiment="other", runs=2, artifacts=False)
+    racing = threading.Thread(target=sync.push, args=(s3["url"],), kwargs={"store": e_path})
+    racing.start()
+    sync.optimize(s3["url"])
+    racing.join(timeout=120)
+    assert _remote(s3["url"]).sql("SELECT count(*) FROM metrics").column(0).to_pylist() == [8 * 51]
 
     # Time travel on the read-only client, by version and by time, after optimize (which keeps the files
     # older snapshots need until a vacuum of their retention window).
@@ -154,17 +163,19 @@ def test_pull_after_optimize_and_vacuum_and_time_travel(s3: dict[str, Any], tmp_
 
     removed = sync.vacuum(s3["url"], retain_hours=0)
     assert any(r.endswith("leftover.zstd.parquet") for r in removed) and not s3["fs"].exists(leftover)
-    assert len(_delta(s3, "metrics").file_uris()) == 1
+    assert len(_delta(s3, "metrics").file_uris()) == 2  # one file per store partition
 
     everything = [rid for batch in batches for rid in batch]
     sync.pull(s3["url"], store=b_path)
     assert _snapshot(b, everything) == _snapshot(a, everything)
-    assert b.sql("SELECT count(*) FROM metrics").column(0).to_pylist() == [6 * 51]  # nothing twice
+    assert b.sql("SELECT count(*) FROM metrics").column(0).to_pylist() == [8 * 51]  # nothing twice
     c_path = str(tmp_path / "c.duckdb")
     sync.pull(s3["url"], store=c_path)
     assert _snapshot(MlflowClient(c_path), everything) == _snapshot(a, everything)
+    assert {r.info.run_id for r in MlflowClient(c_path).search_runs(
+        [MlflowClient(c_path).get_experiment_by_name("other").experiment_id])} == set(e_ids)
     latest = _delta(s3, "pushes").version()  # the latest state still reads after vacuum
-    assert MlflowClient(f"{s3['url']}?as_of={latest}").sql("SELECT count(*) FROM runs").column(0).to_pylist() == [6]
+    assert MlflowClient(f"{s3['url']}?as_of={latest}").sql("SELECT count(*) FROM runs").column(0).to_pylist() == [8]
 
 
 def _format_1_bucket(s3: dict[str, Any], url: str, path: str) -> None:
