@@ -31,6 +31,7 @@ from ..bucket.untrusted import Push, push_tables, read_pushes, read_rows, skip_p
 from ..errors import InvalidParameterValue, ResourceNotFound
 from ..store.catalog import DEFAULT_EXPERIMENT_ID
 from ..store.segments import (
+    BY_EVENTS,
     EXPERIMENT_TAGS,
     EXPERIMENTS,
     METRICS,
@@ -79,7 +80,7 @@ def pull(client: MlflowClient, url: str, *, artifacts: bool = False, dry_run: bo
         wanted: dict[str, set[int]] = {}
         for p in new:
             wanted.setdefault(p.store, set()).add(p.number)
-        names = sorted({name for p in new for name in p.tables})
+        names = sorted({name for p in new for name in p.tables if name in BY_EVENTS})  # unknown: a newer writer
         groups: dict[tuple[str, int], dict[str, list[pa.Table]]] = {}
         broken: dict[tuple[str, int], str] = {}
         files = nbytes = 0
@@ -122,7 +123,7 @@ def _accept(local: LocalStore, bucket: Bucket, pushes: list[Push],
                 raise InvalidParameterValue(broken[key])
             tables = push_tables(groups.get(key, {}))
             found = {name: t.num_rows for name, t in tables.items() if t.num_rows}
-            if found != {name: n for name, n in p.tables.items() if n}:
+            if found != {name: n for name, n in p.tables.items() if n and name in BY_EVENTS}:
                 raise InvalidParameterValue(f"its row lists {p.tables} rows per table, its data files hold {found}.")
             checked.append((p, _without_default_experiment(tables)))
         except InvalidParameterValue as e:
