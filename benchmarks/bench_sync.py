@@ -99,10 +99,13 @@ def _bulk_store(path: str, runs: int, points_per_run: int, keys: int = 10) -> No
         })
     steps = points_per_run // keys
     if steps:
-        for r in ids:
-            n = steps * keys
-            points = ([r] * n, [f"m{j % keys}" for j in range(n)], [j * 0.5 for j in range(n)],
-                      [now + j for j in range(n)], [j // keys for j in range(n)])
+        n = steps * keys
+        per_write = max(1, 100_000 // n)  # runs per segment: about 100k points each
+        for i in range(0, runs, per_write):
+            part = ids[i:i + per_write]
+            points = ([r for r in part for _ in range(n)], [f"m{j % keys}" for _ in part for j in range(n)],
+                      [j * 0.5 for _ in part for j in range(n)], [now + j for _ in part for j in range(n)],
+                      [j // keys for _ in part for j in range(n)])
             store.write({}, (points, []))
     while store.pending_count():
         store.compact()
