@@ -37,8 +37,8 @@ def validate_key(key: Any, kind: str) -> str:
         >>> validate_key("train/loss", "metric")
         'train/loss'
     """
-    if key in known_keys:
-        return key  # type: ignore[no-any-return]
+    if type(key) is str and key in known_keys:  # an unhashable key must reach the type check below
+        return key
     if not isinstance(key, str):
         raise InvalidParameterValue(f"Invalid {kind} name: {key!r} is a {type(key).__name__}, not a string.")
     norm = posixpath.normpath(key)
@@ -149,3 +149,30 @@ def validate_experiment_name(name: Any) -> str:
         )
     return name
 
+
+
+# Dataset inputs (MLflow's limits for ``log_inputs``).
+MAX_DATASET_NAME_SIZE = 500
+MAX_DATASET_DIGEST_SIZE = 36
+MAX_DATASET_SOURCE_SIZE = 65535
+MAX_DATASET_SCHEMA_SIZE = 1048575
+MAX_DATASET_PROFILE_SIZE = 16777215
+MAX_INPUT_TAG_KEY_SIZE = 255
+MAX_INPUT_TAG_VALUE_SIZE = 500
+
+
+def validate_dataset_field(what: str, value: Any, limit: int, required: bool = True) -> str | None:
+    """Check one text field of a dataset input (name, digest, source, schema, profile, tag); return it.
+
+    Example:
+        >>> validate_dataset_field("name", "iris", MAX_DATASET_NAME_SIZE)
+        'iris'
+    """
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value):
+        raise InvalidParameterValue(f"Dataset input {what} must be a non-empty string, got {value!r}.")
+    if len(value) > limit:
+        raise InvalidParameterValue(
+            f"Dataset input {what} is {len(value)} characters long; the limit is {limit}.")
+    return value

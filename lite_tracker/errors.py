@@ -14,6 +14,10 @@ RESOURCE_ALREADY_EXISTS = "RESOURCE_ALREADY_EXISTS"
 INVALID_STATE = "INVALID_STATE"
 BAD_REQUEST = "BAD_REQUEST"
 TEMPORARILY_UNAVAILABLE = "TEMPORARILY_UNAVAILABLE"
+PERMISSION_DENIED = "PERMISSION_DENIED"
+ENDPOINT_NOT_FOUND = "ENDPOINT_NOT_FOUND"
+NOT_IMPLEMENTED = "NOT_IMPLEMENTED"
+RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
 
 _HTTP_STATUS = {
     INTERNAL_ERROR: 500,
@@ -23,6 +27,10 @@ _HTTP_STATUS = {
     RESOURCE_DOES_NOT_EXIST: 404,
     RESOURCE_ALREADY_EXISTS: 400,
     TEMPORARILY_UNAVAILABLE: 503,
+    PERMISSION_DENIED: 403,
+    ENDPOINT_NOT_FOUND: 404,
+    NOT_IMPLEMENTED: 501,
+    RESOURCE_EXHAUSTED: 429,
 }
 
 
@@ -97,6 +105,12 @@ class InvalidState(LiteTrackerException):
     default_code = INVALID_STATE
 
 
+class PermissionDenied(LiteTrackerException, PermissionError):
+    """The change is refused here, for example by a server started read-only."""
+
+    default_code = PERMISSION_DENIED
+
+
 class LockTimeout(LiteTrackerException, TimeoutError):
     """A store lock could not be taken in time; nothing was changed."""
 
@@ -109,7 +123,53 @@ class StoreFormatError(LiteTrackerException):
     default_code = INVALID_STATE
 
 
+class StoreError(LiteTrackerException):
+    """The store's files cannot be used as they are; the message names the path and what to do."""
+
+    default_code = INTERNAL_ERROR
+
+
+class StoreCorrupt(StoreError):
+    """The DuckDB file is damaged, truncated, not a DuckDB file, or missing beside its data."""
+
+    default_code = INVALID_STATE
+
+
+class StoreReadOnly(StoreError):
+    """The store's folder or files cannot be written; reading still works."""
+
+    default_code = PERMISSION_DENIED
+
+
+class StoreBusy(StoreError, LockTimeout):
+    """Another program holds the DuckDB file open read-write; the message says which one."""
+
+    default_code = TEMPORARILY_UNAVAILABLE
+
+
+class StoreFull(StoreError):
+    """The disk holding the store is full (ENOSPC); nothing buffered was lost."""
+
+    default_code = RESOURCE_EXHAUSTED
+
+
 class SyncError(LiteTrackerException):
     """Pushing to or pulling from a shared bucket failed; the local store is unchanged."""
 
     default_code = TEMPORARILY_UNAVAILABLE
+
+
+class NotSupported(LiteTrackerException, AttributeError):
+    """An MLflow name lite_tracker does not implement (``mlflow.tracing``, ``mlflow.genai``, ...).
+
+    Also an ``AttributeError``, so ``hasattr(lite_tracker, "genai")`` is False, as for any missing name.
+
+    Example:
+        >>> try:
+        ...     raise NotSupported("lite_tracker does not support mlflow.genai yet")
+        ... except AttributeError as e:
+        ...     e.error_code
+        'NOT_IMPLEMENTED'
+    """
+
+    default_code = NOT_IMPLEMENTED

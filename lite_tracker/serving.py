@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import shlex
+import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .entities.model_registry import ModelVersion, ModelVersionStages
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from .models.model import Predictor
 
 INPUT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+MAX_BODY_BYTES = 64 * 1024 * 1024  # a larger request body is refused with 413 before it is read
+MAX_JSON_DEPTH = 64  # nesting deeper than numpy's 64 dimensions is no model input: 400
 _INSTALL_HINT = "Serving models needs Starlette and uvicorn: `pip install 'lite-tracker[ui]'`."
 
 
@@ -55,6 +59,10 @@ def parse_payload(body: bytes | str) -> tuple[Any, dict[str, Any] | None]:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise BadRequest(f"Invalid input: the request body is not valid JSON ({e}).") from e
+    except RecursionError as e:
+        raise BadRequest(f"Invalid input: the JSON is nested deeper than {MAX_JSON_DEPTH} levels.") from e
+    if _depth(payload) > MAX_JSON_DEPTH:
+        raise BadRequest(f"Invalid input: the JSON is nested deeper than {MAX_JSON_DEPTH} levels.")
     if not isinstance(payload, dict):
         raise BadRequest(f"Invalid input: expected a JSON object with one of {', '.join(INPUT_KEYS)}.")
     keys = [k for k in INPUT_KEYS if k in payload]
@@ -87,6 +95,37 @@ def parse_payload(body: bytes | str) -> tuple[Any, dict[str, Any] | None]:
         raise
     except (ValueError, TypeError, AssertionError) as e:
         raise BadRequest(f"Invalid {key} payload: {e}") from e
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (iteratively: no recursion limit)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it is known to exceed ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _tensor(value: Any, key: str) -> Any:
@@ -128,8 +167,9 @@ def predictions_json(result: Any) -> dict[str, Any]:
     return {"predictions": result}
 
 
-def create_app(model: Predictor) -> Starlette:
-    """A Starlette app serving ``model`` (anything with ``predict(data)``).
+def create_app(model: Predictor, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
+    """A Starlette app serving ``model`` (anything with ``predict(data)``); request bodies over
+    ``max_body_bytes`` get 413.
 
     Example:
         >>> app = create_app(lite_tracker.pyfunc.load_model("models:/iris/Production"))  # doctest: +SKIP
@@ -151,8 +191,11 @@ def create_app(model: Predictor) -> Starlette:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
             return error(415, f"Content type {content_type or 'none'!r} is not supported; send application/json.")
+        body = await _read_body(request, max_body_bytes)
+        if body is None:
+            return error(413, f"The request body is larger than {max_body_bytes} bytes; send smaller batches.")
         try:
-            data, params = parse_payload(await request.body())
+            data, params = parse_payload(body)
         except BadRequest as e:
             return error(400, e.message)
         try:
@@ -174,7 +217,8 @@ def create_app(model: Predictor) -> Starlette:
     return Starlette(routes=routes)
 
 
-def serve(model_uri: str, host: str = "127.0.0.1", port: int = 5000, tracking_uri: str | None = None) -> None:
+def serve(model_uri: str, host: str = "127.0.0.1", port: int = 5000, tracking_uri: str | None = None,
+          on_ready: Callable[[], None] | None = None) -> None:
     """Load a model and serve it over HTTP until interrupted (blocks).
 
     Args:
@@ -183,6 +227,10 @@ def serve(model_uri: str, host: str = "127.0.0.1", port: int = 5000, tracking_ur
         host: Interface to listen on (default 127.0.0.1: this machine only).
         port: TCP port.
         tracking_uri: The store holding the model (default: the current one).
+        on_ready: Called once the model is loaded and the port is bound, just before serving.
+
+    Raises:
+        LiteTrackerException: the model cannot be found or loaded, or the port cannot be bound.
     """
     try:
         import uvicorn
@@ -194,7 +242,15 @@ def serve(model_uri: str, host: str = "127.0.0.1", port: int = 5000, tracking_ur
     if tracking_uri is not None:
         set_tracking_uri(tracking_uri)
     app = create_app(pyfunc.load_model(model_uri))
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    try:
+        sock = socket.create_server((host, port))
+    except OSError as e:
+        raise InvalidParameterValue(f"Cannot listen on {host}:{port}: {e.strerror or e}. "
+                                    "Choose another --port or --host.") from e
+    if on_ready is not None:
+        on_ready()
+    with sock:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
 
 
 def serve_commands(version: ModelVersion, store: str | None = None) -> dict[str, str]:

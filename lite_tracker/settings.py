@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,19 +99,57 @@ def store_path_from_uri(uri: str) -> Path:
     return p.absolute()
 
 
+class TrackingUriIgnoredWarning(UserWarning):
+    """``MLFLOW_TRACKING_URI`` names a server, database or bucket, which lite_tracker does not log to;
+    the warning says which store the runs go to instead (issued once per value and process)."""
+
+
+_warned_uris: set[str] = set()
+
+
+def _without_secrets(uri: str) -> str:
+    """``uri`` without user, password, query or fragment: safe to show in a message."""
+    parsed = urlparse(uri)
+    if not parsed.netloc:
+        return f"{parsed.scheme}:" if parsed.scheme else "<unparsable URI>"
+    host = parsed.hostname or ""
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{host}{port}{parsed.path}"
+
+
+def _warn_ignored(mlflow_uri: str) -> None:
+    if mlflow_uri in _warned_uris:
+        return
+    _warned_uris.add(mlflow_uri)
+    warnings.warn(
+        f"MLFLOW_TRACKING_URI={_without_secrets(mlflow_uri)!r} is ignored: lite_tracker logs to a local store, "
+        f"not to a tracking server. Runs go to {Path(DEFAULT_STORE).absolute()} instead. Set LITE_TRACKER_URI "
+        "(or call set_tracking_uri) to a local path to choose the store; share runs with "
+        "`lite-tracker sync push s3://bucket/prefix`.",
+        TrackingUriIgnoredWarning,
+        stacklevel=3,
+    )
+
+
 def _is_local_uri(uri: str) -> bool:
     scheme = urlparse(uri).scheme.lower()
     return scheme in ("", "file", "duckdb") or len(scheme) == 1
 
 
 def tracking_uri_from_env(env: Mapping[str, str] | None = None) -> str | None:
-    """The tracking URI the environment names: ``LITE_TRACKER_URI``, then a local ``MLFLOW_TRACKING_URI``."""
+    """The tracking URI the environment names: ``LITE_TRACKER_URI``, then a local ``MLFLOW_TRACKING_URI``
+    (any other ``MLFLOW_TRACKING_URI`` is ignored with a :class:`TrackingUriIgnoredWarning`)."""
     env = os.environ if env is None else env
     uri = env.get(TRACKING_URI_ENV)
     if uri:
         return uri
     mlflow_uri = env.get("MLFLOW_TRACKING_URI", "")
-    return mlflow_uri if mlflow_uri and _is_local_uri(mlflow_uri) else None
+    if not mlflow_uri:
+        return None
+    if _is_local_uri(mlflow_uri):
+        return mlflow_uri
+    _warn_ignored(mlflow_uri)
+    return None
 
 
 def resolve_settings(tracking_uri: str | None = None, artifact_root: str | None = None,

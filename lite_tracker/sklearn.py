@@ -169,6 +169,62 @@ def load_model(model_uri: str | Path, dst_path: str | Path | None = None) -> Any
     return pickle_load(folder / conf.get("pickled_model", MODEL_FILE))
 
 
+def autolog(log_input_examples: bool = False, log_model_signatures: bool = True, log_models: bool = True,
+            log_datasets: bool = True, disable: bool = False, exclusive: bool = False,
+            disable_for_unsupported_versions: bool = False, silent: bool = False, max_tuning_runs: int | None = 5,
+            serialization_format: str = SERIALIZATION_FORMAT_CLOUDPICKLE, registered_model_name: str | None = None,
+            extra_tags: dict[str, Any] | None = None) -> None:
+    """Log every scikit-learn ``fit`` automatically, as MLflow's ``mlflow.sklearn.autolog``.
+
+    A fit logs the estimator's params (``get_params(deep=True)``), the tags ``estimator_name`` and
+    ``estimator_class``, MLflow's ``training_*`` metrics (``training_score``, ``training_accuracy_score``,
+    ``training_f1_score``, ``training_r2_score``...), the fitted model under ``model`` and the training
+    data as an input (context ``train``). Inside an active run it logs there; otherwise it starts a run
+    and ends it after the fit (FAILED if the fit raises). ``GridSearchCV``/``RandomizedSearchCV`` also log
+    ``best_<param>`` params, ``best_cv_score``, ``cv_results.csv``, the ``best_estimator`` model and a child
+    run for each of the ``max_tuning_runs`` best candidates. Pipelines log once, as one estimator.
+
+    Args:
+        log_input_examples: Save the first rows of the training data with the model.
+        log_model_signatures: Infer and save the model's signature.
+        log_models: Log the fitted model (and the best estimator of a search).
+        log_datasets: Record the training data as a dataset input of the run.
+        disable: Undo the patching: fits log nothing, as before ``autolog()``.
+        exclusive: Log only into runs autologging starts, never into the user's active run.
+        disable_for_unsupported_versions: Do nothing on a scikit-learn older than 1.3.
+        silent: No warnings from autologging.
+        max_tuning_runs: Child runs per search (the best ones); None for every candidate.
+        serialization_format: ``"cloudpickle"`` or ``"pickle"``.
+        registered_model_name: Register each logged model as a new version of this model.
+        extra_tags: Tags of the runs autologging starts.
+
+    Example:
+        >>> lite_tracker.sklearn.autolog()  # doctest: +SKIP
+        >>> LogisticRegression().fit(X, y)  # a run with params, training metrics and the model  # doctest: +SKIP
+    """
+    from . import _sklearn_autolog
+
+    if disable:
+        _sklearn_autolog.disable()
+        return
+    version = library_version("sklearn")
+    if version is None:
+        raise InvalidParameterValue("scikit-learn autologging needs scikit-learn: "
+                                    "`pip install 'lite-tracker[sklearn]'`.")
+    if disable_for_unsupported_versions and tuple(int(p) for p in version.split(".")[:2] if p.isdigit()) < (1, 3):
+        _sklearn_autolog.disable()
+        return
+    if max_tuning_runs is not None and (isinstance(max_tuning_runs, bool) or not isinstance(max_tuning_runs, int)
+                                        or max_tuning_runs < 0):
+        raise InvalidParameterValue(f"max_tuning_runs must be None or an integer >= 0, got {max_tuning_runs!r}.")
+    _sklearn_autolog.enable(_sklearn_autolog.AutologConfig(
+        log_model=log_model, log_input_examples=log_input_examples, log_model_signatures=log_model_signatures,
+        log_models=log_models, log_datasets=log_datasets, exclusive=exclusive, silent=silent,
+        max_tuning_runs=max_tuning_runs, serialization_format=serialization_format,
+        registered_model_name=registered_model_name, extra_tags={k: str(val) for k, val in (extra_tags or {}).items()},
+    ))
+
+
 def _load_pyfunc(path: Path, model: Model) -> _SklearnModelWrapper:
     """Loader of the sklearn flavor's python_function form (named by ``loader_module`` in MLmodel)."""
     conf = model.flavors.get(FLAVOR_NAME, {})
@@ -176,4 +232,4 @@ def _load_pyfunc(path: Path, model: Model) -> _SklearnModelWrapper:
     return _SklearnModelWrapper(pickle_load(path / conf.get("pickled_model", MODEL_FILE)), predict_fn)
 
 
-__all__ = ["load_model", "log_model", "save_model"]
+__all__ = ["autolog", "load_model", "log_model", "save_model"]

@@ -13,6 +13,7 @@ from s3server import s3, s3_server  # noqa: F401  (real S3 server fixtures, see 
 
 import lite_tracker as mlflow
 from lite_tracker.tracking import _state
+from lite_tracker.tracking import fluent as fluent_api
 from lite_tracker.tracking.client import MlflowClient, close_all
 
 HERE = Path(__file__).parent
@@ -31,7 +32,9 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     close_all()
     _state.state.client = None
     _state.state.experiment_id = None
-    _state.state.last_run_id = None
+    _state.state.tracking_uri = None
+    _state.state.registry_uri = None
+    fluent_api.last_run_id.set(None)
     _state.state.started.clear()
 
 

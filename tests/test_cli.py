@@ -42,3 +42,20 @@ def test_every_command_has_help() -> None:
     for name, cmd in sub.choices.items():  # type: ignore[union-attr]
         assert cmd.description, name
         assert name in Path(__file__).parents[1].joinpath("README.md").read_text()
+
+
+def test_demo_refuses_zero_steps_and_says_when_it_reuses_an_experiment(tmp_path: Path) -> None:
+    bad = _cli("demo", "--steps", "0", cwd=tmp_path)
+    assert bad.returncode == 2 and "must be at least 1" in bad.stderr and "Traceback" not in bad.stderr
+    first = _cli("demo", "--steps", "2", cwd=tmp_path)
+    assert first.returncode == 0 and "already held" not in first.stdout
+    second = _cli("demo", "--steps", "2", cwd=tmp_path)
+    assert second.returncode == 0 and "already held 24 runs from earlier demos" in second.stdout
+
+
+def test_commands_that_only_read_never_create_a_store(tmp_path: Path) -> None:
+    for args in (("compact",), ("models", "describe", "iris"), ("models", "serve", "-m", "models:/iris/1")):
+        proc = _cli(*args, "--store", "typo.duckdb", cwd=tmp_path)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert "No lite_tracker store at" in proc.stderr and "typo.duckdb" in proc.stderr, proc.stderr
+        assert not (tmp_path / "typo.duckdb").exists() and not (tmp_path / "typo.duckdb.d").exists()

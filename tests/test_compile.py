@@ -657,12 +657,12 @@ def test_validate_max_results() -> None:
     with pytest.raises(InvalidParameterValue) as info:
         validate_max_results(50001)
     assert info.value.message == (
-        "Invalid value for request parameter max_results. It must be at most 50000, but got value 50001"
+        "Invalid value 50001 for parameter 'max_results' supplied. It must be at most 50000"
     )
-    with pytest.raises(InvalidParameterValue, match="at most 10, but got value 11"):
+    with pytest.raises(InvalidParameterValue, match="Invalid value 11 .* at most 10"):
         validate_max_results(11, maximum=10)
     for bad in (0, -1, 1.5, "10", True, None):
-        with pytest.raises(InvalidParameterValue, match="request parameter max_results"):
+        with pytest.raises(InvalidParameterValue, match="for parameter 'max_results' supplied. It must be a positive"):
             validate_max_results(bad)
 
 

@@ -239,7 +239,9 @@ def test_many_clauses_keep_their_order() -> None:
         ("attributes.lifecycle_stage = 'deleted'", 11, "pass run_view_type"),
         ("metricz.acc > 1", 0, "Invalid entity type 'metricz'"),
         ("Metrics.acc > 1", 0, "Invalid entity type 'Metrics'"),
-        ("dataset.name = 'x'", 0, "Invalid entity type 'dataset'"),
+        ("dataset.source = 'x'", 8, "Invalid dataset key 'source'"),
+        ("datasets.name > 'x'", 14, "Invalid comparator '>'"),
+        ("model.name = 'x'", 0, "Invalid entity type 'model'"),
         ("run name = 'x'", 0, "Invalid attribute key 'run'"),
         # empty keys and malformed identifiers
         ("metrics. > 1", 8, "Empty key after 'metrics.'"),

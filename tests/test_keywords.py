@@ -16,7 +16,6 @@ import pytest
 
 import lite_tracker as mlflow
 from lite_tracker import MlflowClient
-from lite_tracker.errors import InvalidParameterValue
 
 MODULES = ("lite_tracker", "lite_tracker.sklearn", "lite_tracker.pyfunc", "lite_tracker.models", "lite_tracker.sync")
 
@@ -125,6 +124,21 @@ MLFLOW_KEYWORDS: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {
     "create_experiment": (mlflow.create_experiment, ("name", "artifact_location", "tags")),
     "set_experiment": (mlflow.set_experiment, ("experiment_name", "experiment_id")),
     "register_model": (mlflow.register_model, ("model_uri", "name", "await_registration_for", "tags")),
+    "log_table": (mlflow.log_table, ("data", "artifact_file", "run_id")),
+    "load_table": (mlflow.load_table, ("artifact_file", "run_ids", "extra_columns")),
+    "set_experiment_tag": (mlflow.set_experiment_tag, ("key", "value")),
+    "set_experiment_tags": (mlflow.set_experiment_tags, ("tags",)),
+    "get_parent_run": (mlflow.get_parent_run, ("run_id",)),
+    "search_registered_models": (mlflow.search_registered_models, ("max_results", "filter_string", "order_by")),
+    "search_model_versions": (mlflow.search_model_versions, ("max_results", "filter_string", "order_by")),
+    "set_model_version_tag": (mlflow.set_model_version_tag, ("name", "version", "key", "value")),
+    "MlflowClient.log_image": (MlflowClient.log_image, ("run_id", "image", "artifact_file", "key", "step",
+                                                        "timestamp", "synchronous")),
+    "MlflowClient.log_table": (MlflowClient.log_table, ("run_id", "data", "artifact_file")),
+    "MlflowClient.load_table": (MlflowClient.load_table, ("experiment_id", "artifact_file", "run_ids",
+                                                          "extra_columns")),
+    "MlflowClient.copy_model_version": (MlflowClient.copy_model_version, ("src_model_uri", "dst_name")),
+    "MlflowClient.get_parent_run": (MlflowClient.get_parent_run, ("run_id",)),
     "MlflowClient.log_metric": (MlflowClient.log_metric, ("run_id", "key", "value", "timestamp", "step",
                                                           "synchronous", "dataset_name", "dataset_digest",
                                                           "model_id")),
@@ -168,11 +182,12 @@ def test_ignored_mlflow_keywords_do_not_change_what_is_logged(client: MlflowClie
     assert client.create_model_version("m", f"runs:/{rid}/model", model_id="m-1").version == 1
 
 
-def test_image_series_keywords_are_refused_not_dropped(client: MlflowClient) -> None:
+def test_conflicting_image_keywords_are_type_errors_as_in_mlflow(client: MlflowClient) -> None:
     mlflow.set_tracking_uri(client.tracking_uri)
     image = np.zeros((2, 2, 3), dtype=np.uint8)
-    with mlflow.start_run():
-        with pytest.raises(InvalidParameterValue, match="artifact_file"):
-            mlflow.log_image(image, key="sample", step=1)
-        with pytest.raises(InvalidParameterValue, match="step and timestamp"):
+    with mlflow.start_run() as run:
+        with pytest.raises(TypeError, match="cannot be used in conjunction"):
             mlflow.log_image(image, "a.png", step=1)
+        with pytest.raises(TypeError, match="exactly one of `artifact_file` or `key`"):
+            mlflow.log_image(image)
+    assert client.list_artifacts(run.info.run_id) == []

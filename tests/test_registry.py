@@ -188,6 +188,24 @@ def test_search(client: MlflowClient) -> None:
     assert client.search_registered_models(q) == []
 
 
+def test_search_prompt_marker_missing_means_not_a_prompt(client: MlflowClient) -> None:
+    """MLflow's client adds ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every registered-model search;
+    as in MLflow, a model without the marker matches it (and ``= 'false'``), a marked prompt does not."""
+    client.create_registered_model("plain")
+    client.create_registered_model("prompt", tags={"mlflow.prompt.is_prompt": "true"})
+    client.create_registered_model("flagged", tags={"mlflow.prompt.is_prompt": "false"})
+    client.create_model_version("plain", "file:///src/p")
+    client.create_model_version("prompt", "file:///src/q", tags={"mlflow.prompt.is_prompt": "true"})
+    not_prompts = "tag.`mlflow.prompt.is_prompt` != 'true'"
+    assert [m.name for m in client.search_registered_models(not_prompts)] == ["flagged", "plain"]
+    assert [m.name for m in client.search_registered_models(f"name = 'plain' AND {not_prompts}")] == ["plain"]
+    assert [m.name for m in client.search_registered_models("tags.`mlflow.prompt.is_prompt` = 'false'")] == [
+        "flagged", "plain"]
+    assert [m.name for m in client.search_registered_models("tags.`mlflow.prompt.is_prompt` = 'true'")] == ["prompt"]
+    assert [v.name for v in client.search_model_versions(not_prompts)] == ["plain"]
+    assert [m.name for m in client.search_registered_models("tags.other != 'true'")] == []  # other keys: unchanged
+
+
 def test_error_paths(client: MlflowClient) -> None:
     _model(client, versions=1)
     with _err("RESOURCE_ALREADY_EXISTS", r"Registered Model \(name=iris\) already exists"):

@@ -123,6 +123,31 @@ def test_bulk_history_with_downsampling(client: MlflowClient) -> None:
     assert client.get_metric_history_bulk(runs[:1]).column("key").unique().to_pylist() == ["m", "spike"]
 
 
+def test_bulk_history_downsampling_keeps_each_buckets_lowest_and_highest_point(client: MlflowClient) -> None:
+    import random
+
+    rng = random.Random(7)
+    rid = client.create_run("0").info.run_id
+    values = [rng.random() for _ in range(1000)]
+    client.log_batch(rid, metrics=[mlflow.Metric("m", v, 10 * i, i) for i, v in enumerate(values)])
+    small = client.get_metric_history_bulk([rid], ["m"], max_points=20)  # 10 buckets of 100 consecutive points
+    want = sorted({lo + min(range(100), key=lambda j: values[lo + j]) for lo in range(0, 1000, 100)}
+                  | {lo + max(range(100), key=lambda j: values[lo + j]) for lo in range(0, 1000, 100)})
+    assert small.column("step").to_pylist() == want
+    assert small.column("value").to_pylist() == [values[i] for i in want]
+    assert small.column("timestamp").to_pylist() == [10 * i for i in want]
+
+
+def test_bulk_history_downsampling_of_points_all_at_step_zero_uses_their_time(client: MlflowClient) -> None:
+    """log_metric without a step logs everything at step 0: the buckets then split the time range."""
+    rid = client.create_run("0").info.run_id
+    client.log_batch(rid, metrics=[mlflow.Metric("m", float(i % 7), 1_000 + 10 * i, 0) for i in range(1000)])
+    small = client.get_metric_history_bulk([rid], ["m"], max_points=20)
+    assert 10 < small.num_rows <= 20
+    assert set(small.column("value").to_pylist()) == {0.0, 6.0}  # every bucket's lowest and highest
+    assert small.column("timestamp").to_pylist() == sorted(small.column("timestamp").to_pylist())
+
+
 # ---------------------------------------------------------------- NaN and infinities (MLflow 3.x, measured)
 
 NAN_VALUES = {"nan": float("nan"), "zero": 0.0, "one": 1.0, "pinf": float("inf"), "ninf": float("-inf")}

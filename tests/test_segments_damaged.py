@@ -126,3 +126,40 @@ def test_a_compaction_keeps_folding_after_a_quarantine(client: MlflowClient, sto
     second = _log_run(client, "second")
     assert client._store.compact() is not None
     _expect(client, [first, second], [second])
+
+
+def test_an_interrupted_read_quarantines_no_segment(client: MlflowClient, store_path: Path) -> None:
+    """Closing a store interrupts a compaction under way: that says nothing about the segments, which
+    must stay pending (a real writers-and-reader run once moved six good segments aside this way)."""
+    import threading
+
+    import duckdb
+
+    from lite_tracker.store import catalog
+
+    run = _log_run(client, "kept")
+    layout = client._store.layout
+    names = catalog.list_pending(layout, "metrics")
+    assert names
+    con = duckdb.connect()
+    # A read that runs long enough to be interrupted: the same segments many times over.
+    slow = names * 20_000
+    done = threading.Event()
+
+    def keep_interrupting() -> None:  # as a closing store does, possibly more than once
+        while not done.wait(0.05):
+            con.interrupt()
+
+    thread = threading.Thread(target=keep_interrupting)
+    thread.start()
+    try:
+        with pytest.raises(duckdb.InterruptException):
+            catalog._load_readable(con, "t", layout, slow, catalog.SEGMENT_KINDS["metrics"])
+    finally:
+        done.set()
+        thread.join()
+    con.close()
+    assert list(layout.quarantine.glob("*")) == []
+    assert catalog.list_pending(layout, "metrics") == names
+    assert client._store.compact() is not None
+    _expect(client, [run], [run])

@@ -122,10 +122,28 @@ def test_malformed_requests_get_a_clear_error_and_the_server_keeps_serving(
 
 
 def test_unknown_model_fails_to_start_with_a_message(tmp_path: Path) -> None:
+    mlflow.MlflowClient(str(tmp_path / "s.duckdb"))  # the store exists; the model does not
+    close_all()
     proc = subprocess.run([sys.executable, "-m", "lite_tracker", "models", "serve", "-m", "models:/nope/1",
                            "--port", str(_free_port()), "--store", str(tmp_path / "s.duckdb")],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "RESOURCE_DOES_NOT_EXIST" in proc.stderr and "nope" in proc.stderr
+    assert "Serving" not in proc.stdout  # nothing claims to serve before the model is loaded
+
+
+def test_a_busy_port_fails_to_start_with_a_message(tmp_path: Path) -> None:
+    store = tmp_path / "s.duckdb"
+    mlflow.set_tracking_uri(str(store))
+    with mlflow.start_run():
+        X, y = load_iris(return_X_y=True)
+        mlflow.log_model(LogisticRegression(max_iter=200).fit(X, y), registered_model_name="neg")
+    close_all()
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "lite_tracker", "models", "serve", "-m", "models:/neg/1",
+                               "--port", str(port), "--store", str(store)], capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 2 and f"Cannot listen on 127.0.0.1:{port}" in proc.stderr, proc.stderr
+    assert "Serving" not in proc.stdout
 
 
 def test_payload_helpers() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 import lite_tracker as mlflow
 from lite_tracker.errors import InvalidParameterValue
-from lite_tracker.settings import resolve_settings
+from lite_tracker.settings import TrackingUriIgnoredWarning, resolve_settings
 
 
 def test_resolution_order(tmp_path: Path) -> None:
@@ -17,8 +17,9 @@ def test_resolution_order(tmp_path: Path) -> None:
     assert resolve_settings(None, env=env).store_path == tmp_path / "a.duckdb"
     assert resolve_settings(None, env={"MLFLOW_TRACKING_URI": f"file:{tmp_path}/mlruns"}).store_path == (
         tmp_path / "mlruns" / "lite_tracker.duckdb")
-    assert resolve_settings(None, env={"MLFLOW_TRACKING_URI": "http://server:5000"}).store_path == (
-        Path.cwd() / "lite_tracker.duckdb")
+    with pytest.warns(TrackingUriIgnoredWarning, match="Runs go to"):
+        assert resolve_settings(None, env={"MLFLOW_TRACKING_URI": "http://order-test:5000"}).store_path == (
+            Path.cwd() / "lite_tracker.duckdb")
     assert resolve_settings(f"duckdb://{tmp_path}/d.duckdb", env={}).store_path == tmp_path / "d.duckdb"
 
 

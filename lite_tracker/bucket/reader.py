@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidParameterValue, InvalidState
 from ..settings import Settings
 from ..store.catalog import fold_sql, keep_after_fork
+from ..store.connection import connect
 from ..store.duckdb_store import DuckDBStore
 from ..store.segments import BY_EVENTS, EXPERIMENTS, TABLES, SeqClock, TableSpec
 from . import delta
@@ -79,9 +80,7 @@ class BucketReader:
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
-            import duckdb
-
-            con = duckdb.connect()
+            con = connect()
             con.execute("CREATE TABLE good (store VARCHAR, push BIGINT)")
             for spec in TABLES:
                 cols = ", ".join(f"{c} {t}" for c, t in spec.columns)

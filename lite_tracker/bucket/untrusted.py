@@ -30,6 +30,7 @@ from ..registry.client import (
     validate_version,
 )
 from ..store.segments import (
+    DATASET_TABLES,
     EXPERIMENT_TAGS,
     EXPERIMENTS,
     METRICS,
@@ -86,6 +87,15 @@ def check_artifact_location(uri: Any) -> str:
     return uri
 
 
+# Dataset inputs: MLflow's limits (input tag keys are free text, unlike run tag keys).
+_DATASET_LIMITS = {
+    "dataset_name": v.MAX_DATASET_NAME_SIZE, "dataset_digest": v.MAX_DATASET_DIGEST_SIZE,
+    "dataset_source_type": v.MAX_DATASET_SOURCE_SIZE, "dataset_source": v.MAX_DATASET_SOURCE_SIZE,
+    "dataset_schema": v.MAX_DATASET_SCHEMA_SIZE, "dataset_profile": v.MAX_DATASET_PROFILE_SIZE,
+    "key": v.MAX_INPUT_TAG_KEY_SIZE, "value": v.MAX_INPUT_TAG_VALUE_SIZE,
+}
+
+
 def _rule(spec: TableSpec, column: str) -> Callable[[Any], Any] | None:
     """The check of one column's values (None: any value of the column's type is fine)."""
     if column == "experiment_id":
@@ -94,6 +104,8 @@ def _rule(spec: TableSpec, column: str) -> Callable[[Any], Any] | None:
         return v.validate_run_id
     if column == "model_id":
         return _model_id
+    if spec in DATASET_TABLES and column in _DATASET_LIMITS:
+        return _text(column, _DATASET_LIMITS[column])
     if column == "key":
         return lambda key: v.validate_key(key, spec.events)
     if column == "artifact_uri" or column == "artifact_location":

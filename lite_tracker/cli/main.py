@@ -8,8 +8,9 @@ import random
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from ..errors import LiteTrackerException
+from ..errors import LiteTrackerException, ResourceNotFound
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -19,6 +20,7 @@ def _demo(args: argparse.Namespace) -> int:
     if args.store:
         mlflow.set_tracking_uri(args.store)
     exp = mlflow.set_experiment(args.experiment)
+    earlier = len(mlflow.search_runs([exp.experiment_id], output_format="list"))
     rng = random.Random(args.seed)
     started = time.perf_counter()
     n_runs = 0
@@ -42,6 +44,9 @@ def _demo(args: argparse.Namespace) -> int:
                               output_format="list")
     print(f"Logged {n_runs} runs x {args.steps} steps x 3 metrics into {mlflow.get_tracking_uri()} "
           f"in {seconds:.2f}s (experiment {exp.name!r}, id {exp.experiment_id}).")
+    if earlier:
+        print(f"The experiment already held {earlier} runs from earlier demos: the best of all "
+              f"{earlier + n_runs} are shown (use --experiment NAME for a fresh one).")
     print("\nBest runs by final val_loss:")
     print(f"  {'run name':<18} {'lr':>6} {'layers':>6} {'dropout':>7} {'val_loss':>9}  run id")
     for run in best:
@@ -52,14 +57,43 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"  import lite_tracker as mlflow; mlflow.set_tracking_uri({mlflow.get_tracking_uri()!r})")
     print(f"  mlflow.search_runs(experiment_names=[{exp.name!r}], filter_string=\"params.layers = '2'\", "
           "order_by=['metrics.val_loss'])")
+    store = f" --store {args.store}" if args.store else ""
+    print("\nThen open the UI:")
+    print(f"  lite-tracker ui{store}   ->  http://127.0.0.1:5000")
     return 0
+
+
+def _existing_store(store: str | None) -> str | None:
+    """``store`` for a command that only reads: a store that does not exist is an error naming the path (a
+    typo in --store must not create a new, empty store). ``s3://`` stores are checked by the bucket client."""
+    from .._remote import is_remote
+    from ..settings import resolve_settings
+
+    if store is not None and is_remote(store):
+        return store
+    path = resolve_settings(store).store_path
+    if not path.exists():
+        raise ResourceNotFound(f"No lite_tracker store at {path}: check --store (or LITE_TRACKER_URI); "
+                               "a command that only reads never creates one.")
+    return store
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _compact(args: argparse.Namespace) -> int:
     """Fold pending segments into the DuckDB file now."""
     from ..tracking.client import MlflowClient
 
-    client = MlflowClient(args.store)
+    client = MlflowClient(_existing_store(args.store))
     client.flush()
     result = client._store.compact()
     if result is None:
@@ -74,9 +108,11 @@ def _models_serve(args: argparse.Namespace) -> int:
     """Serve a logged or registered model over HTTP: POST /invocations (MLflow's scoring JSON), GET /ping."""
     from ..serving import serve
 
-    print(f"Serving {args.model_uri} on http://{args.host}:{args.port} (POST /invocations, GET /ping); "
-          "Ctrl-C stops.", flush=True)
-    serve(args.model_uri, args.host, args.port, args.store)
+    def ready() -> None:
+        print(f"Serving {args.model_uri} on http://{args.host}:{args.port} (POST /invocations, GET /ping); "
+              "Ctrl-C stops.", flush=True)
+
+    serve(args.model_uri, args.host, args.port, _existing_store(args.store), on_ready=ready)
     return 0
 
 
@@ -89,7 +125,7 @@ def _models_describe(args: argparse.Namespace) -> int:
     from ..serving import serve_commands
     from ..tracking.client import MlflowClient
 
-    client = MlflowClient(args.store)
+    client = MlflowClient(_existing_store(args.store))
     mv = model_version_for(client, ModelsUri(args.name, version=args.version, latest=args.version is None))
     created = datetime.fromtimestamp(mv.creation_timestamp / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     for label, value in (("Model", mv.name), ("Version", mv.version), ("Stage", mv.current_stage),
@@ -106,6 +142,33 @@ def _models_describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ui(args: argparse.Namespace) -> int:
+    """Serve web pages and MLflow's REST API over the store while other processes keep logging to it."""
+    try:
+        from ..ui.server import choose_token, serve
+    except ImportError as e:
+        raise LiteTrackerException(f"The web UI needs the ui extra: `pip install 'lite-tracker[ui]'` ({e}).") from e
+    from ..settings import resolve_settings
+
+    store = args.store or resolve_settings().tracking_uri
+    token = choose_token(args.host, args.token, args.no_token)
+    serve(store, args.host, args.port, read_only=args.read_only, token=token)
+    return 0
+
+
+def _add_ui_command(sub: Any, name: str, store_help: str) -> None:
+    ui = sub.add_parser(name, help="serve the web UI and MLflow's REST API over the store"
+                        + (" (alias of ui)" if name != "ui" else ""), description=_ui.__doc__)
+    ui.add_argument("--store", help=store_help + "; or s3://bucket/prefix (read-only)")
+    ui.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
+    ui.add_argument("-p", "--port", type=int, default=5000, help="TCP port (default: 5000)")
+    ui.add_argument("--read-only", action="store_true", help="refuse every change (403)")
+    auth = ui.add_mutually_exclusive_group()
+    auth.add_argument("--token", help="require this token (default: a random one when --host is not loopback)")
+    auth.add_argument("--no-token", action="store_true", help="no token even on a non-loopback host (unsafe)")
+    ui.set_defaults(func=_ui)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lite-tracker",
                                      description="Embedded, serverless, MLflow-compatible experiment tracker.")
@@ -117,7 +180,7 @@ def _parser() -> argparse.ArgumentParser:
                           description=_demo.__doc__)
     demo.add_argument("--store", help=store_help)
     demo.add_argument("--experiment", default="demo-sweep", help="experiment name (default: demo-sweep)")
-    demo.add_argument("--steps", type=int, default=50, help="metric steps per run (default: 50)")
+    demo.add_argument("--steps", type=_positive_int, default=50, help="metric steps per run (default: 50)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     demo.set_defaults(func=_demo)
 
@@ -129,6 +192,9 @@ def _parser() -> argparse.ArgumentParser:
     from .sync import add_sync_commands
 
     add_sync_commands(sub, store_help)
+    from .data import add_data_commands
+
+    add_data_commands(sub, store_help)
 
     models = sub.add_parser("models", help="work with logged and registered models",
                             description="Work with logged and registered models.")
@@ -147,6 +213,9 @@ def _parser() -> argparse.ArgumentParser:
     describe.add_argument("--version", type=int, help="version number (default: the latest version)")
     describe.add_argument("--store", help=store_help)
     describe.set_defaults(func=_models_describe)
+
+    for name in ("ui", "server"):
+        _add_ui_command(sub, name, store_help)
     return parser
 
 

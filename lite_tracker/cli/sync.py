@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from ..errors import InvalidParameterValue, LiteTrackerException
+from ._progress import ProgressLine
 
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -21,26 +22,9 @@ def parse_interval(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-class _ProgressLine:
-    """One progress line on stderr, redrawn in place."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.drawn = False
-
-    def __call__(self, p: Any) -> None:
-        if not self.enabled:
-            return
-        mb = f"{p.bytes_done / 1e6:.1f}/{p.bytes_total / 1e6:.1f} MB"
-        sys.stderr.write(f"\r{p.action}: {p.files_done}/{p.files_total} files, {mb} ({p.fraction:.0%})  ")
-        sys.stderr.flush()
-        self.drawn = True
-
-    def end(self) -> None:
-        if self.drawn:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-            self.drawn = False
+def _sync_progress(p: Any) -> str:
+    mb = f"{p.bytes_done / 1e6:.1f}/{p.bytes_total / 1e6:.1f} MB"
+    return f"{p.action}: {p.files_done}/{p.files_total} files, {mb} ({p.fraction:.0%})"
 
 
 def _push(args: argparse.Namespace) -> int:
@@ -51,7 +35,7 @@ def _push(args: argparse.Namespace) -> int:
     failures = 0
     try:
         while True:
-            line = _ProgressLine(not args.quiet)
+            line = ProgressLine(not args.quiet, _sync_progress)
             try:
                 result = sync.push(args.url, store=args.store, artifacts=not args.no_artifacts,
                                    dry_run=args.dry_run, progress=line)
@@ -78,7 +62,7 @@ def _pull(args: argparse.Namespace) -> int:
     """Merge what teammates pushed to a shared bucket into the local store."""
     from .. import sync
 
-    line = _ProgressLine(not args.quiet)
+    line = ProgressLine(not args.quiet, _sync_progress)
     try:
         result = sync.pull(args.url, store=args.store, artifacts=args.artifacts, dry_run=args.dry_run, progress=line,
                            as_of=args.as_of)
@@ -110,7 +94,7 @@ def _migrate(args: argparse.Namespace) -> int:
     """Move a format-1 bucket (Parquet and commit objects) to Delta Lake tables, in place or to --to."""
     from .. import sync
 
-    line = _ProgressLine(not args.quiet)
+    line = ProgressLine(not args.quiet, _sync_progress)
     try:
         result = sync.migrate(args.url, args.to, dry_run=args.dry_run, progress=line)
     finally:

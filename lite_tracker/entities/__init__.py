@@ -10,7 +10,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar
 
+from . import _html
+
 T = TypeVar("T")
+
+
+def mlflow_repr(obj: Any, names: tuple[str, ...]) -> str:
+    """MLflow's entity repr: ``<Class: a=..., b=...>``, attributes in alphabetical order.
+
+    Example:
+        >>> mlflow_repr(Param("lr", "0.1"), ("key", "value"))
+        "<Param: key='lr', value='0.1'>"
+    """
+    fields = ", ".join(f"{name}={getattr(obj, name)!r}" for name in sorted(names))
+    return f"<{type(obj).__name__}: {fields}>"
 
 
 class RunStatus:
@@ -72,6 +85,13 @@ class LifecycleStage:
     DELETED = "deleted"
 
 
+class MlflowRepr:
+    """Mixin of the dataclass entities: MLflow's ``<Class: field=value, ...>`` repr (``repr=False``)."""
+
+    def __repr__(self) -> str:
+        return mlflow_repr(self, tuple(getattr(self, "__dataclass_fields__", ())))
+
+
 class Metric(NamedTuple):
     """One metric point.
 
@@ -88,33 +108,65 @@ class Metric(NamedTuple):
     step: int = 0
     run_id: str | None = None
 
+    def __repr__(self) -> str:
+        return mlflow_repr(self, self._fields)
 
-@dataclass(frozen=True)
-class Param:
+    def to_dictionary(self) -> dict[str, Any]:
+        """The point as a plain dict (``key``, ``value``, ``timestamp``, ``step``, ``run_id``), as MLflow's.
+
+        Example:
+            >>> Metric("loss", 0.5, 1700000000000, 3).to_dictionary()["step"]
+            3
+        """
+        return {"key": self.key, "value": self.value, "timestamp": self.timestamp, "step": self.step,
+                "run_id": self.run_id}
+
+    @classmethod
+    def from_dictionary(cls, metric_dict: dict[str, Any]) -> Metric:
+        """The point a :meth:`to_dictionary` dict describes.
+
+        Raises:
+            ValueError: ``key``, ``value``, ``timestamp`` or ``step`` is missing, or the argument is not a dict.
+
+        Example:
+            >>> Metric.from_dictionary({"key": "loss", "value": 0.5, "timestamp": 1, "step": 2}).value
+            0.5
+        """
+        if not isinstance(metric_dict, dict):
+            raise ValueError(f"Metric.from_dictionary needs a dict, got {type(metric_dict).__name__}.")
+        missing = [k for k in ("key", "value", "timestamp", "step") if k not in metric_dict]
+        if missing:
+            raise ValueError(f"Missing keys {missing} in metric dictionary {metric_dict!r}.")
+        return cls(metric_dict["key"], metric_dict["value"], metric_dict["timestamp"], metric_dict["step"],
+                   metric_dict.get("run_id"))
+
+
+@dataclass(frozen=True, repr=False)
+class Param(MlflowRepr):
     """A run parameter (immutable once logged)."""
 
     key: str
     value: str
 
 
-@dataclass(frozen=True)
-class RunTag:
+@dataclass(frozen=True, repr=False)
+class RunTag(MlflowRepr):
     """A run tag (mutable, last write wins)."""
 
     key: str
     value: str
 
 
-@dataclass(frozen=True)
-class ExperimentTag:
+@dataclass(frozen=True, repr=False)
+class ExperimentTag(MlflowRepr):
     """An experiment tag."""
 
     key: str
     value: str
 
 
-@dataclass(frozen=True)
-class RunInfo:
+@dataclass(frozen=True, repr=False)
+class RunInfo(MlflowRepr):
     """Metadata of a run, as MLflow's ``RunInfo``."""
 
     run_id: str
@@ -132,9 +184,22 @@ class RunInfo:
         """Deprecated MLflow alias of ``run_id``."""
         return self.run_id
 
+    def __repr__(self) -> str:
+        return mlflow_repr(self, (*self.__dataclass_fields__, "run_uuid"))
 
-@dataclass(frozen=True)
-class RunData:
+    @classmethod
+    def get_searchable_attributes(cls) -> list[str]:
+        """The run attributes a ``search_runs`` filter can name, as MLflow lists them.
+
+        Example:
+            >>> RunInfo.get_searchable_attributes()[:2]
+            ['artifact_uri', 'end_time']
+        """
+        return ["artifact_uri", "end_time", "run_id", "run_name", "start_time", "status", "user_id"]
+
+
+@dataclass(frozen=True, repr=False)
+class RunData(MlflowRepr):
     """Latest metrics, params and tags of a run, as plain dicts."""
 
     metrics: dict[str, float] = field(default_factory=dict)
@@ -143,11 +208,57 @@ class RunData:
 
 
 @dataclass(frozen=True)
-class Run:
-    """A run: ``info`` plus ``data``."""
+class Dataset:
+    """A dataset as recorded with a run's inputs, as MLflow's ``mlflow.entities.Dataset``.
+
+    ``source`` is JSON describing where the data came from (its kind in ``source_type``); ``schema``
+    and ``profile`` are JSON too (None when unknown).
+
+    Example:
+        >>> Dataset("iris", "1a2b3c4d", "local", '{"uri": "/data/iris.csv"}').name
+        'iris'
+    """
+
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str | None = None
+    profile: str | None = None
+
+
+@dataclass(frozen=True)
+class InputTag:
+    """A tag of a run's input, such as ``mlflow.data.context`` = ``"training"``."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class DatasetInput:
+    """A dataset used by a run, with the tags of that use."""
+
+    dataset: Dataset
+    tags: list[InputTag] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """The inputs of a run: ``dataset_inputs`` (``model_inputs`` is always empty: lite_tracker has no
+    logged-model entities)."""
+
+    dataset_inputs: list[DatasetInput] = field(default_factory=list)
+    model_inputs: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True, repr=False)
+class Run(MlflowRepr):
+    """A run: ``info``, ``data`` and ``inputs`` (the datasets it used)."""
 
     info: RunInfo
     data: RunData
+    inputs: RunInputs = field(default_factory=RunInputs)
 
     def to_dictionary(self) -> dict[str, Any]:
         """Plain-dict form, like MLflow's ``Run.to_dictionary``."""
@@ -160,9 +271,13 @@ class Run:
             },
         }
 
+    def _repr_html_(self) -> str:
+        """A compact table for notebooks: info, latest metrics, params, tags."""
+        return _html.run(self)
 
-@dataclass(frozen=True)
-class Experiment:
+
+@dataclass(frozen=True, repr=False)
+class Experiment(MlflowRepr):
     """An experiment, as MLflow's ``Experiment``."""
 
     experiment_id: str
@@ -173,9 +288,13 @@ class Experiment:
     creation_time: int | None = None
     last_update_time: int | None = None
 
+    def _repr_html_(self) -> str:
+        """A compact table for notebooks."""
+        return _html.experiment(self)
 
-@dataclass(frozen=True)
-class FileInfo:
+
+@dataclass(frozen=True, repr=False)
+class FileInfo(MlflowRepr):
     """An artifact entry: relative path, whether it is a folder, size in bytes (None for folders)."""
 
     path: str
@@ -189,3 +308,11 @@ class PagedList(list[T], Generic[T]):
     def __init__(self, items: list[T] | Iterator[T], token: str | None) -> None:
         super().__init__(items)
         self.token = token
+
+    def to_list(self) -> list[T]:
+        """The items as a plain list (without the token), as MLflow's ``PagedList.to_list``."""
+        return list(self)
+
+    def _repr_html_(self) -> str | None:
+        """A table of the runs, experiments, models or versions in the list (plain repr otherwise)."""
+        return _html.listing(self)

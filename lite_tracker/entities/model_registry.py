@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidParameterValue
+from . import MlflowRepr, _html
 
 
 class ModelVersionStages:
@@ -75,24 +76,24 @@ class ModelVersionStatus:
     READY = "READY"
 
 
-@dataclass(frozen=True)
-class RegisteredModelTag:
+@dataclass(frozen=True, repr=False)
+class RegisteredModelTag(MlflowRepr):
     """A tag of a registered model."""
 
     key: str
     value: str
 
 
-@dataclass(frozen=True)
-class ModelVersionTag:
+@dataclass(frozen=True, repr=False)
+class ModelVersionTag(MlflowRepr):
     """A tag of a model version."""
 
     key: str
     value: str
 
 
-@dataclass(frozen=True)
-class RegisteredModelAlias:
+@dataclass(frozen=True, repr=False)
+class RegisteredModelAlias(MlflowRepr):
     """A named pointer (such as ``champion``) from a registered model to one of its versions.
 
     Example:
@@ -104,8 +105,8 @@ class RegisteredModelAlias:
     version: int
 
 
-@dataclass(frozen=True)
-class ModelVersion:
+@dataclass(frozen=True, repr=False)
+class ModelVersion(MlflowRepr):
     """One version of a registered model, as MLflow's ``ModelVersion``.
 
     Example:
@@ -129,9 +130,13 @@ class ModelVersion:
     run_link: str | None = None
     aliases: list[str] = field(default_factory=list)
 
+    def _repr_html_(self) -> str:
+        """A compact table for notebooks."""
+        return _html.version(self)
 
-@dataclass(frozen=True)
-class RegisteredModel:
+
+@dataclass(frozen=True, repr=False)
+class RegisteredModel(MlflowRepr):
     """A registered model, as MLflow's ``RegisteredModel``.
 
     ``latest_versions`` holds the newest version in each stage; ``aliases`` maps alias to version.
@@ -144,14 +149,23 @@ class RegisteredModel:
     name: str
     creation_timestamp: int
     last_updated_timestamp: int | None = None
-    description: str | None = None
+    description: str | None = ""
     latest_versions: list[ModelVersion] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, int] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.description is None:  # MLflow returns "" for a model without a description
+            object.__setattr__(self, "description", "")
 
-@dataclass(frozen=True)
-class StageTransition:
+    def _repr_html_(self) -> str:
+        """A compact table for notebooks, with the latest version per stage."""
+        return _html.model(self)
+
+
+
+@dataclass(frozen=True, repr=False)
+class StageTransition(MlflowRepr):
     """One recorded stage change of a model version: who moved it, when, from which stage to which.
 
     Example:

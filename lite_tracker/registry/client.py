@@ -18,7 +18,7 @@ from ..entities.model_registry import (
     RegisteredModel,
     StageTransition,
 )
-from ..errors import InvalidParameterValue, ResourceNotFound
+from ..errors import RESOURCE_ALREADY_EXISTS, InvalidParameterValue, LiteTrackerException, ResourceNotFound
 from ..settings import current_user
 from .store import RegistryStore
 
@@ -260,6 +260,33 @@ class RegistryClient:
         version = self._registry.create_version(name, location, run_id or source_run, tag_map, run_link,
                                                 _description(description), current_user())
         return self.get_model_version(name, version)
+
+    def copy_model_version(self, src_model_uri: str, dst_name: str) -> ModelVersion:
+        """Register the version ``src_model_uri`` names as a new version of ``dst_name``, as MLflow does
+        (``dst_name`` is created if needed; the copy keeps the source's run, tags and description).
+
+        Args:
+            src_model_uri: ``models:/<name>/<version>`` (or a stage, ``latest`` or ``@alias``).
+            dst_name: The registered model that receives the copy.
+
+        Returns:
+            The new :class:`~lite_tracker.entities.model_registry.ModelVersion`.
+
+        Example:
+            >>> client.copy_model_version("models:/staging-iris/3", "prod-iris").version  # doctest: +SKIP
+            1
+        """
+        from .uri import model_version_for, parse_models_uri
+
+        src = model_version_for(self, parse_models_uri(src_model_uri))  # type: ignore[arg-type]
+        dst_name = validate_model_name(dst_name)
+        try:
+            self.create_registered_model(dst_name)
+        except LiteTrackerException as e:
+            if e.error_code != RESOURCE_ALREADY_EXISTS:
+                raise
+        return self.create_model_version(dst_name, src_model_uri, run_id=src.run_id, tags=src.tags,
+                                         run_link=src.run_link, description=src.description)
 
     def get_model_version(self, name: str, version: int | str) -> ModelVersion:
         """One version of a model (RESOURCE_DOES_NOT_EXIST if the model or version does not exist)."""

@@ -67,6 +67,8 @@ _SQL_IDENTIFIERS = frozenset(
         # columns
         "run_id", "experiment_id", "run_name", "user_id", "status", "start_time", "end_time",
         "lifecycle_stage", "artifact_uri", "key", "value", "name", "creation_time", "last_update_time",
+        # dataset inputs
+        "dataset_inputs", "dataset_input_tags", "dataset_name", "dataset_digest",
     }
 )  # fmt: skip
 
@@ -115,8 +117,34 @@ def _key_lookup(target: _Target, identifier: Identifier, select: str, params: li
     )
 
 
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+
+
+def _dataset_predicate(comparison: Comparison, target: _Target, params: list[object]) -> str:
+    """A run matches if one of its dataset inputs does (``context`` is the input's context tag)."""
+    key, comparator, value = comparison.identifier.key, comparison.comparator, comparison.value
+    outer = _quote_ident(target.table, target.id_column)
+    if key == "context":
+        params.append(DATASET_CONTEXT_TAG)
+        source = (f"{_quote_ident('dataset_input_tags')} WHERE {_quote_ident('run_id')} = {outer} "
+                  f"AND {_quote_ident('key')} = ?")
+        column = _quote_ident("value")
+    else:
+        source = f"{_quote_ident('dataset_inputs')} WHERE {_quote_ident('run_id')} = {outer}"
+        column = _quote_ident("dataset_name" if key == "name" else "dataset_digest")
+    if isinstance(value, tuple):
+        params.extend(value)
+        test = f"{column} {_SQL_OPERATORS[comparator]} {_placeholders(len(value))}"
+    else:
+        params.append(value)
+        test = f"{column} {_SQL_OPERATORS[comparator]} ?"
+    return f"EXISTS (SELECT 1 FROM {source} AND {test})"
+
+
 def _predicate(comparison: Comparison, target: _Target, params: list[object]) -> str:
     identifier, comparator, value = comparison.identifier, comparison.comparator, comparison.value
+    if identifier.entity == "dataset":
+        return _dataset_predicate(comparison, target, params)
     if identifier.entity == "attribute":
         column = _quote_ident(target.table, identifier.key)
         if isinstance(value, tuple):

@@ -8,7 +8,7 @@ The grammar (MLflow 3.x, ``mlflow/utils/search_utils.py``)::
                 | identifier [NOT] IN "(" string ( "," string )* ")"
     identifier := [entity "."] key          -- split on the first dot: tags.mlflow.runName
     entity     := metric | metrics | param | params | parameter | parameters
-                | tag | tags | attribute | attributes | attr | run
+                | tag | tags | attribute | attributes | attr | run | dataset | datasets
     key        := bare | `backticked` | "double-quoted"
     value      := number | 'single-quoted' | "double-quoted"
     order_by   := identifier [ ASC | DESC ]
@@ -30,13 +30,16 @@ from typing import Literal
 
 from lite_tracker.errors import InvalidFilter
 
-Entity = Literal["metric", "param", "tag", "attribute"]
+Entity = Literal["metric", "param", "tag", "attribute", "dataset"]
 Comparator = Literal["=", "!=", "<", "<=", ">", ">=", "LIKE", "ILIKE", "IN", "NOT IN", "IS NULL", "IS NOT NULL"]
 Value = int | float | str | tuple[str, ...] | None
 
 NUMERIC_COMPARATORS: tuple[Comparator, ...] = ("=", "!=", "<", "<=", ">", ">=")
 STRING_COMPARATORS: tuple[Comparator, ...] = ("=", "!=", "LIKE", "ILIKE")
 LIST_COMPARATORS: tuple[Comparator, ...] = ("IN", "NOT IN")
+# MLflow documents no limit. Past a few hundred clauses DuckDB plans the query for minutes (holding the
+# store's read lock), and at about a thousand it refuses it: filters stop at 100 clauses.
+MAX_CLAUSES = 100
 NULL_COMPARATORS: tuple[Comparator, ...] = ("IS NULL", "IS NOT NULL")
 
 _ENTITY_NAMES: Mapping[str, Entity] = {
@@ -52,7 +55,11 @@ _ENTITY_NAMES: Mapping[str, Entity] = {
     "attributes": "attribute",
     "attr": "attribute",
     "run": "attribute",
+    "dataset": "dataset",
+    "datasets": "dataset",
 }
+# What a run's dataset inputs can be searched by (MLflow's ``datasets.<key>``).
+DATASET_KEYS = frozenset({"name", "digest", "context"})
 
 
 @dataclass(frozen=True)
@@ -122,14 +129,14 @@ class SearchSchema:
             return NUMERIC_COMPARATORS
         if identifier.entity in ("param", "tag"):
             return STRING_COMPARATORS + NULL_COMPARATORS
-        if identifier.key in self.list_attributes:
+        if identifier.entity == "dataset" or identifier.key in self.list_attributes:
             return STRING_COMPARATORS + LIST_COMPARATORS
         return STRING_COMPARATORS
 
 
 RUN_SEARCH = SearchSchema(
     subject="run",
-    entities=frozenset({"metric", "param", "tag", "attribute"}),
+    entities=frozenset({"metric", "param", "tag", "attribute", "dataset"}),
     numeric_attributes=frozenset({"start_time", "end_time"}),
     string_attributes=frozenset({"run_id", "run_name", "user_id", "status", "artifact_uri"}),
     list_attributes=frozenset({"run_id"}),
@@ -307,7 +314,10 @@ class _Parser:
             return ()
         clauses = [self.clause()]
         while self.at_keyword("AND"):
-            self.advance()
+            token = self.advance()
+            if len(clauses) == MAX_CLAUSES:
+                raise self.error(f"A filter may hold at most {MAX_CLAUSES} clauses joined by AND; split the "
+                                 "search, or narrow it with fewer clauses", token)
             clauses.append(self.clause())
         self.expect_end("AND or the end of the filter")
         return tuple(clauses)
@@ -343,7 +353,7 @@ class _Parser:
             if found is None:
                 raise self.error(
                     f"Invalid entity type {name!r}; valid entities are metric(s), param(s), "
-                    "parameter(s), tag(s), attribute(s), attr and run",
+                    "parameter(s), tag(s), attribute(s), attr, run and dataset(s)",
                     entity_token,
                 )
             entity = found
@@ -358,6 +368,10 @@ class _Parser:
             raise self.error(
                 f"{entity.capitalize()}s cannot be used in {self.schema.subject} search {what}; use {names}",
                 start,
+            )
+        if entity == "dataset" and key not in DATASET_KEYS:
+            raise self.error(
+                f"Invalid dataset key {key!r}; valid keys are {', '.join(sorted(DATASET_KEYS))}", key_token
             )
         if entity == "attribute":
             key = self.schema.aliases.get(key, key)

@@ -13,6 +13,8 @@ import json
 from lite_tracker.errors import InvalidParameterValue
 
 SEARCH_MAX_RESULTS_THRESHOLD = 50000
+MAX_OFFSET = 2**31 - 1  # larger offsets are no page of any store: refused rather than passed to SQL
+MAX_TOKEN_LENGTH = 1024
 
 
 def encode_page_token(offset: int) -> str:
@@ -54,12 +56,15 @@ def decode_page_token(token: str | None) -> int:
     """
     if not token:
         return 0
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+        shown = token[:40] + "..." if isinstance(token, str) else token
+        raise InvalidParameterValue(f"Invalid page token {shown!r}: pass the next_page_token of a previous page")
     try:
         decoded = json.loads(base64.b64decode(token, validate=True))
-    except (TypeError, ValueError, binascii.Error) as e:
+    except (TypeError, ValueError, RecursionError, binascii.Error) as e:
         raise InvalidParameterValue(f"Invalid page token {token!r}: could not be decoded") from e
     offset = decoded.get("offset") if isinstance(decoded, dict) else None
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
         raise InvalidParameterValue(f"Invalid page token {token!r}: it holds no valid offset")
     return offset
 
@@ -81,11 +86,10 @@ def validate_max_results(n: object, maximum: int = SEARCH_MAX_RESULTS_THRESHOLD)
         >>> validate_max_results(1000)
         1000
     """
-    prefix = "Invalid value for request parameter max_results."
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise InvalidParameterValue(f"{prefix} It must be an integer, but got value {n!r}")
-    if n < 1:
-        raise InvalidParameterValue(f"{prefix} It must be at least 1, but got value {n}")
+    # MLflow's wording, which its users and tests match on.
+    prefix = f"Invalid value {n!r} for parameter 'max_results' supplied."
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise InvalidParameterValue(f"{prefix} It must be a positive integer")
     if n > maximum:
-        raise InvalidParameterValue(f"{prefix} It must be at most {maximum}, but got value {n}")
+        raise InvalidParameterValue(f"{prefix} It must be at most {maximum}")
     return n

@@ -96,6 +96,9 @@ _MODELS = _Target(_MODELS_RELATION, REGISTERED_MODEL_SEARCH, ("model_id",), "reg
 _VERSIONS = _Target(_VERSIONS_RELATION, MODEL_VERSION_SEARCH, ("model_id", "version"), "model_version_tags")
 
 
+PROMPT_TAG = "mlflow.prompt.is_prompt"
+
+
 def _tag_exists(target: _Target, key: str, params: list[object], extra: str = "") -> str:
     params.append(key)
     match = " AND ".join(f"{_quote_ident('g', k)} = {_quote_ident('t', k)}" for k in target.keys)
@@ -117,10 +120,15 @@ def _predicate(c: Comparison, target: _Target, params: list[object]) -> str:
         return f"NOT {_tag_exists(target, c.identifier.key, params)}"
     if c.comparator == "IS NOT NULL":
         return _tag_exists(target, c.identifier.key, params)
+    # MLflow marks prompts with a tag that ordinary models lack: there, a missing marker matches
+    # `!= 'true'` and `= 'false'` (MLflow's client adds the first to every registered-model search).
+    absent = ""
+    if c.identifier.key == PROMPT_TAG and (c.comparator, c.value) in (("!=", "true"), ("=", "false")):
+        absent = f"NOT {_tag_exists(target, c.identifier.key, params)} OR "
     exists = _tag_exists(target, c.identifier.key, params,
                          f" AND {_quote_ident('g', 'value')} {_OPERATORS[c.comparator]} ?")
     params.append(c.value)
-    return exists
+    return f"({absent}{exists})" if absent else exists
 
 
 def _compile(target: _Target, filter_string: str | None, order: Sequence[OrderBy], limit: int,

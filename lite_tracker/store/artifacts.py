@@ -6,6 +6,7 @@ half a file.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import posixpath
@@ -19,10 +20,12 @@ from typing import Any
 
 from ..entities import FileInfo
 from ..errors import InvalidParameterValue, ResourceNotFound
+from .connection import os_store_error
 
 # Small files that sync pushes for the first time travel in zip packs (one object instead of many)
 # kept in this hidden folder of the run's artifact folder; reading a run's artifacts merges them in.
 PACK_FOLDER = ".lite_tracker/packs"
+NAME_MAX = 255  # bytes of one file or folder name on the usual file systems (ext4, xfs, APFS, tmpfs)
 
 
 class UnsafePathWarning(UserWarning):
@@ -53,7 +56,15 @@ def check_artifact_path(path: str | None) -> str:
         return ""
     if not isinstance(path, str):
         raise InvalidParameterValue(f"Invalid artifact path {path!r}: it must be a string.")
+    if "\x00" in path:
+        raise InvalidParameterValue(f"Invalid artifact path {path!r}: it contains a NUL character.")
     norm = posixpath.normpath(path.replace("\\", "/"))
+    long = [part for part in norm.split("/") if len(part.encode("utf-8", "surrogatepass")) > NAME_MAX]
+    if long:
+        raise InvalidParameterValue(
+            f"Invalid artifact path {path!r}: the name {long[0][:40]!r}... is longer than {NAME_MAX} bytes, "
+            "which file systems refuse. Use a shorter name."
+        )
     if norm.startswith("/") or norm == ".." or norm.startswith("../") or ":" in norm.split("/")[0]:
         raise InvalidParameterValue(
             f"Invalid artifact path {path!r}: it must be relative and stay inside the run's artifact folder."
@@ -135,12 +146,7 @@ class ArtifactRepository:
         if not rel:
             raise InvalidParameterValue("artifact_file must name a file, e.g. 'notes/summary.txt'.")
         if self._local is not None:
-            dest = self._local / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, dest)
+            _place(self._local / rel, lambda f: f.write(data))
         else:
             self._remote_call("uploading to", self._fs.pipe_file, self._join(rel), data)
 
@@ -151,12 +157,8 @@ class ArtifactRepository:
             raise ResourceNotFound(f"Cannot log artifact: {str(src)!r} is not a file.")
         rel = posixpath.join(check_artifact_path(artifact_path), src.name)
         if self._local is not None:
-            dest = self._local / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
-            os.close(fd)
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, dest)
+            with open(src, "rb") as source:
+                _place(self._local / rel, lambda f: shutil.copyfileobj(source, f))
         else:
             self._remote_call("uploading to", put_file, self._fs, str(src), self._join(rel))
 
@@ -296,6 +298,31 @@ class ArtifactRepository:
                 os.makedirs(os.path.dirname(t), exist_ok=True)
             self._fs.get(found, targets)
         return bool(found or wanted)
+
+
+def _place(dest: Path, fill: Any) -> None:
+    """Write a local artifact: ``fill(file)`` writes a temp file beside ``dest``, renamed into place.
+
+    A name the OS refuses (too long, invalid) raises InvalidParameterValue, a full disk or a read-only
+    folder the matching StoreError; no temp file is left behind.
+    """
+    tmp: str | None = None
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            fill(f)
+        os.replace(tmp, dest)
+    except OSError as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if e.errno in (errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ):
+            raise InvalidParameterValue(f"Cannot store artifact {str(dest)!r}: the OS refused the name ({e.strerror}). "
+                                        "Use a shorter name of ordinary characters.") from e
+        err = os_store_error(e, dest.parent)
+        if err is None:
+            raise
+        raise err from e
 
 
 def _safe_entry(info: zipfile.ZipInfo) -> bool:

@@ -53,6 +53,7 @@ class WriteBuffer:
 
     def add_metric(self, run_id: str, key: str, value: float, timestamp: int, step: int) -> None:
         """Buffer one validated metric point."""
+        self._store.check_writable()
         with self._lock:
             self._m_run.append(run_id)
             self._m_key.append(key)
@@ -68,6 +69,7 @@ class WriteBuffer:
                     steps: int | list[int]) -> None:
         """Buffer validated points of one run: parallel key and value lists, and per-point lists or one
         shared value for timestamps and steps."""
+        self._store.check_writable()
         with self._lock:
             self._chunks.append((run_id, keys, values, timestamps, steps))
             self._points += len(keys)
@@ -77,6 +79,7 @@ class WriteBuffer:
 
     def add_events(self, table: str, rows: list[tuple[Any, ...]]) -> None:
         """Buffer rows of an event table (runs, params, tags, ...) in its column order."""
+        self._store.check_writable()
         with self._lock:
             self._events.setdefault(table, []).extend(rows)
         if self._thread is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,10 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import StoreFormatError
+from ..errors import StoreBusy, StoreCorrupt, StoreFormatError, StoreReadOnly
+from .connection import connect, missing_store, os_store_error, read_only_error, store_error
 from .layout import Layout
 from .locks import RunLiveness, RWLock, try_exclusive
 from .segments import (
+    DATASET_TABLES,
     EVENT_TABLES,
     EXPERIMENT_TAGS,
     EXPERIMENTS,
@@ -46,7 +49,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 STALE_TMP_SECONDS = 3600.0
 MAX_FILES_PER_COMPACTION = 5000
 DEFAULT_EXPERIMENT_ID = "0"
@@ -121,7 +124,14 @@ def _migrate_v3(con: duckdb.DuckDBPyConnection, artifact_root: str) -> None:
         con.execute(_ddl(spec.state, _state_columns(spec)))
 
 
-MIGRATIONS: tuple[Callable[[Any, str], None], ...] = (_migrate_v1, _migrate_v2, _migrate_v3)
+def _migrate_v4(con: duckdb.DuckDBPyConnection, artifact_root: str) -> None:
+    """Dataset inputs of runs (``log_input``) and their tags."""
+    for spec in DATASET_TABLES:
+        con.execute(_ddl(spec.events, spec.columns))
+        con.execute(_ddl(spec.state, _state_columns(spec)))
+
+
+MIGRATIONS: tuple[Callable[[Any, str], None], ...] = (_migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4)
 assert len(MIGRATIONS) == FORMAT_VERSION
 
 
@@ -155,37 +165,115 @@ def migrate(con: duckdb.DuckDBPyConnection, artifact_root: str, target: int = FO
         con.execute("INSERT INTO meta VALUES ('format_version', ?)", [str(target)])
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     return found
 
 
-def _connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction after a failure, unless DuckDB already did: it ends the
+    transaction itself on a failed COMMIT or a fatal I/O error (a full disk), and a second ROLLBACK
+    would then replace the real cause with "cannot rollback - no transaction is active"."""
     import duckdb
 
-    return duckdb.connect(str(path), read_only=read_only)
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error as e:
+        log.debug("lite_tracker: transaction already ended by DuckDB: %s", e)
 
 
-def open_store(layout: Layout, rw: RWLock, artifact_root: str) -> None:
-    """Create or migrate the store file if needed; refuse a newer format."""
-    layout.ensure(tuple(SEGMENT_KINDS))
-    if layout.db_path.exists():
-        with rw.read():
-            con = _connect(layout.db_path, read_only=True)
-            try:
-                version = read_version(con)
-            finally:
-                con.close()
+_DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB file
+
+
+def open_store(layout: Layout, rw: RWLock, artifact_root: str) -> StoreReadOnly | None:
+    """Create or migrate the store file if needed; refuse a newer format, a file that is not a DuckDB
+    store, and a missing file whose folder still holds data.
+
+    Returns the error writes must raise when the store's folder is read-only (the store is then only
+    read), else None. A file held read-write by another program is not an error here: logging goes on
+    and queries and compaction say who holds it.
+    """
+    _check_header(layout.db_path)
+    exists = layout.db_path.exists()
+    if not exists and _holds_data(layout):
+        raise missing_store(layout.db_path)
+    fresh = not layout.sidecar.exists()
+    read_only = _ensure_folders(layout)
+    if exists:
+        try:
+            with rw.read():
+                con = connect(layout.db_path, read_only=True)
+                try:
+                    version = read_version(con)
+                finally:
+                    con.close()
+        except StoreBusy as e:
+            log.warning("lite_tracker: %s", e.message)
+            return read_only
+        except StoreCorrupt:
+            if fresh and read_only is None:  # the folder was made just now, for a file that is no store
+                shutil.rmtree(layout.sidecar)
+            raise
         if version == FORMAT_VERSION:
-            return
+            return read_only
         if version > FORMAT_VERSION:
             raise _too_new(version)
+    if read_only is not None:
+        raise read_only
     with rw.write():
-        con = _connect(layout.db_path)
+        con = connect(layout.db_path)
         try:
             migrate(con, artifact_root)
         finally:
             con.close()
+    return None
+
+
+def _check_header(path: Path) -> None:
+    """Refuse a non-empty file that is not a DuckDB database, before making any folder beside it."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise store_error(e, path) from e
+    if head and head[8:12] != _DUCKDB_MAGIC:
+        raise StoreCorrupt(
+            f"The file {str(path)!r} is not a DuckDB database, so not a lite_tracker store. Point the tracking "
+            "URI to a new or existing store file (e.g. ./lite_tracker.duckdb); lite_tracker did not change it."
+        )
+
+
+def _holds_data(layout: Layout) -> bool:
+    """Whether the sidecar folder holds what only an existing store writes: pending or quarantined
+    segments, run locks, artifacts."""
+    folders = [layout.pending_dir(kind) for kind in SEGMENT_KINDS]
+    folders += [layout.quarantine, layout.live, layout.default_artifact_root]
+    for folder in folders:
+        try:
+            with os.scandir(folder) as entries:
+                if any(True for _ in entries):
+                    return True
+        except FileNotFoundError:
+            continue
+    return False
+
+
+def _ensure_folders(layout: Layout) -> StoreReadOnly | None:
+    """Create the sidecar folders; the read-only error if the folder cannot be written."""
+    try:
+        layout.ensure(tuple(SEGMENT_KINDS))
+    except OSError as e:
+        err = os_store_error(e, layout.sidecar)
+        if isinstance(err, StoreReadOnly):
+            return err
+        if err is None:
+            raise
+        raise err from e
+    if not os.access(layout.pending_dir("events"), os.W_OK):
+        return read_only_error(layout.sidecar, "no write permission")
+    return None
 
 
 def _require_current(con: duckdb.DuckDBPyConnection) -> None:
@@ -279,6 +367,8 @@ def _load_readable(con: duckdb.DuckDBPyConnection, table: str, layout: Layout, n
         try:
             _load_segments(con, table, [str(layout.pending / n) for n in names], columns)
             return names
+        except (duckdb.InterruptException, duckdb.OutOfMemoryException):
+            raise  # an interrupted or starved read says nothing about the segments: quarantine none
         except duckdb.Error:
             readable = [n for n in names if _data_reads(con, layout, n)]
             if len(readable) == len(names):
@@ -295,6 +385,8 @@ def _data_reads(con: duckdb.DuckDBPyConnection, layout: Layout, name: str) -> bo
     try:
         con.sql("SELECT * FROM read_parquet(?)", params=[str(path)]).to_arrow_table()
         return True
+    except (duckdb.InterruptException, duckdb.OutOfMemoryException):
+        raise
     except duckdb.Error as e:
         _quarantine(path, layout.quarantine, f"unreadable data: {e}")
         return False
@@ -338,26 +430,38 @@ class CompactionResult:
 
 
 def compact(layout: Layout, rw: RWLock, liveness: RunLiveness, clock: Callable[[], int],
-            write_timeout: float = 5.0, checks: SegmentChecks | None = None) -> CompactionResult | None:
+            write_timeout: float = 5.0, checks: SegmentChecks | None = None,
+            opened: Callable[[duckdb.DuckDBPyConnection | None], None] | None = None) -> CompactionResult | None:
     """Fold pending segments into the DuckDB file; None if another process is compacting.
 
     Safe to run from any process at any time, and to kill at any point: the ledger makes each
     segment count exactly once. Unreadable segments are quarantined; ``checks`` remembers the
-    segments already checked (a reader's, shared).
+    segments already checked (a reader's, shared). ``opened`` is given the connection while it is open
+    (then None), so that another thread can interrupt the compaction.
     """
+    import duckdb
+
     started = time.perf_counter()
     checks = checks or SegmentChecks(layout)
     with try_exclusive(layout.locks / "compact.lock") as got:
         if not got:
             return None
         with rw.write(timeout=write_timeout):
-            con = _connect(layout.db_path)
+            if not layout.db_path.exists():  # connecting would start an empty store over the pending data
+                raise missing_store(layout.db_path)
+            con = connect(layout.db_path)
+            if opened is not None:
+                opened(con)
             try:
                 _require_current(con)
                 _forget_compacted(con, layout)
                 files, rows = _fold_pending(con, layout, checks)
                 killed = _reap_dead_runs(con, layout, liveness, clock, checks)
+            except duckdb.Error as e:
+                raise store_error(e, layout.db_path) from e
             finally:
+                if opened is not None:
+                    opened(None)
                 con.close()
             for name in files:
                 try:
@@ -399,12 +503,14 @@ def _fold_pending(con: duckdb.DuckDBPyConnection, layout: Layout, checks: Segmen
                 rows += _fold_table(con, spec, f"SELECT {', '.join(spec.column_names)} FROM new_events_segments "
                                                f"WHERE \"table\" = {_q(spec.events)}")
         if found["metrics"]:
-            rows += _fold_table(con, METRICS, f"SELECT {', '.join(METRICS.column_names)} FROM new_metrics_segments "
-                                              "ORDER BY run_id, key, step")
+            # A point logged twice in the segments folded together is stored once (MLflow's metric key
+            # is the whole point); readers drop repeats across compactions (DuckDBStore.metric_history).
+            rows += _fold_table(con, METRICS, f"SELECT DISTINCT {', '.join(METRICS.column_names)} "
+                                              "FROM new_metrics_segments ORDER BY run_id, key, step")
         con.execute("INSERT INTO compacted SELECT unnest(?)", [names])
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     return names, rows
 
@@ -429,7 +535,25 @@ def _fold_table(con: duckdb.DuckDBPyConnection, spec: TableSpec, select: str) ->
         con.execute(f"INSERT INTO {spec.events} SELECT * FROM new_events")
         con.execute(f"CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT {', '.join(spec.keys)} FROM new_events")
         _refold(con, spec)
+        if spec.merge == "first":
+            _warn_conflicts(con, spec)
     return count
+
+
+def _warn_conflicts(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+    """Log the keys of a write-once table (params) that processes logged with different values at the
+    same time, naming the value kept (the first) and the ones dropped."""
+    keys = ", ".join(f"e.{k}" for k in spec.keys)
+    rows = con.execute(
+        f"SELECT {keys}, list(DISTINCT e.value ORDER BY e.value) FROM {spec.events} e "
+        f"WHERE EXISTS (SELECT 1 FROM touched a WHERE {_match(spec.keys, 'a', 'e')}) "
+        f"GROUP BY ALL HAVING count(DISTINCT e.value) > 1"
+    ).fetchall()
+    for *key, values in rows:
+        [(kept,)] = con.execute(f"SELECT value FROM {spec.state} WHERE {' AND '.join(f'{k} = ?' for k in spec.keys)}",
+                                key).fetchall()
+        log.warning("lite_tracker: %s %s was logged with different values %s by processes at the same time; "
+                    "kept the first, %r", spec.state, "/".join(key), values, kept)
 
 
 def _refold(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
@@ -500,13 +624,14 @@ def _reap_dead_runs(con: duckdb.DuckDBPyConnection, layout: Layout, liveness: Ru
                 _refold(con, RUNS)
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                rollback(con)
                 raise
         for run_id in dead + ended:
-            try:
-                os.unlink(layout.run_lock(run_id))
-            except FileNotFoundError:
-                pass
+            for path in (layout.run_lock(run_id), layout.runs / f"{run_id}.shared"):
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
     return tuple(dead)
 
 
@@ -542,12 +667,20 @@ class Reader:
     @contextmanager
     def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection whose public views show the store plus its pending segments."""
+        import duckdb
+
+        path = self._layout.db_path
         with self._lock, self._rw.read():
             con = self._connection()
-            con.execute(f"ATTACH {_q(str(self._layout.db_path))} AS s (READ_ONLY)")
+            try:
+                con.execute(f"ATTACH {_q(str(path))} AS s (READ_ONLY)")
+            except duckdb.Error as e:
+                raise store_error(e, path) from e
             try:
                 self._load_pending(con)
                 yield con
+            except duckdb.IOException as e:  # a damaged file fails when its blocks are read
+                raise store_error(e, path) from e
             finally:
                 con.execute("DETACH s")
 
@@ -570,9 +703,7 @@ class Reader:
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
-            import duckdb
-
-            con = duckdb.connect()
+            con = connect()
             for spec in TABLES:
                 con.execute(_ddl(f"p_{spec.events}", spec.columns))
             self._con = con

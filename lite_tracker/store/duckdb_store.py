@@ -13,16 +13,18 @@ from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from .._ids import new_experiment_id
-from ..entities import Experiment, Metric, Run, RunData, RunInfo
-from ..errors import ResourceAlreadyExists, ResourceNotFound
+from ..entities import Dataset, DatasetInput, Experiment, InputTag, Metric, Run, RunData, RunInfo, RunInputs
+from ..errors import ResourceAlreadyExists, ResourceNotFound, StoreBusy, StoreReadOnly
 from . import catalog, sandbox
 from .catalog import CompactionResult, Reader
+from .connection import os_store_error
 from .layout import Layout
 from .locks import RunLiveness, RWLock, exclusive
 from .segments import (
     EVENT_TABLES,
     EXPERIMENT_TAGS,
     EXPERIMENTS,
+    METRICS,
     SEGMENT_KINDS,
     MetricChunk,
     SeqClock,
@@ -42,7 +44,7 @@ log = logging.getLogger(__name__)
 Columns = dict[str, list[Any]]
 PUBLIC_VIEWS = ("experiments", "experiment_tags", "runs", "params", "tags", "metrics", "latest_metrics",
                 "registered_models", "registered_model_tags", "model_versions", "model_version_tags",
-                "model_aliases", "stage_transitions")
+                "model_aliases", "stage_transitions", "dataset_inputs", "dataset_input_tags")
 
 
 class DuckDBStore:
@@ -52,6 +54,8 @@ class DuckDBStore:
         settings: Resolved settings naming the DuckDB file and the artifact root.
     """
 
+    read_only: StoreReadOnly | None = None  # the error writes raise when the store's folder is read-only
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.layout = Layout(settings.store_path)
@@ -59,9 +63,11 @@ class DuckDBStore:
         self.liveness = RunLiveness(self.layout.live)
         self.clock = SeqClock()
         self.reader = Reader(self.layout, self.rw)
-        catalog.open_store(self.layout, self.rw, settings.artifact_root)
+        self.read_only = catalog.open_store(self.layout, self.rw, settings.artifact_root)
         self._stop = threading.Event()
         self._compactor: threading.Thread | None = None
+        self._compacting: duckdb.DuckDBPyConnection | None = None  # the compactor's open connection
+        self._compacting_lock = threading.Lock()
         self._restart_compactor = False  # a forked child whose parent compacted: start on the first write
 
     # ------------------------------------------------------------ writing
@@ -87,13 +93,37 @@ class DuckDBStore:
             events["table"].extend([spec.events] * n)
             for name, _ in union[1:]:
                 events[name].extend(columns.get(name) or [None] * n)
-        if events["table"]:
-            write_segment(self.layout.pending_dir("events"), events_table(events))
-        if metrics is not None and (metrics[0][0] or metrics[1]):
-            write_segment(self.layout.pending_dir("metrics"), metrics_table(*metrics))
+        with_metrics = metrics is not None and bool(metrics[0][0] or metrics[1])
+        if not events["table"] and not with_metrics:
+            return
+        self.check_writable()
+        try:
+            if events["table"]:
+                write_segment(self.layout.pending_dir("events"), events_table(events))
+            if with_metrics:
+                assert metrics is not None
+                write_segment(self.layout.pending_dir("metrics"), metrics_table(*metrics))
+        except OSError as e:
+            err = os_store_error(e, self.layout.pending)
+            if err is None:
+                raise
+            raise err from e
+
+    def check_writable(self) -> None:
+        """Raise StoreReadOnly if this store's folder cannot be written (it is then only read)."""
+        if self.read_only is not None:
+            raise self.read_only
+
+    def write_metric_points(self, points: pa.Table, rows_per_segment: int = 1_000_000) -> None:
+        """Write metric points given as an Arrow table with the ``metrics`` columns (run_id, key, value,
+        timestamp, step) as metrics segments: the bulk path of imports, no per-point Python work."""
+        points = points.select(list(METRICS.column_names))
+        for start in range(0, points.num_rows, rows_per_segment):
+            write_segment(self.layout.pending_dir("metrics"), points.slice(start, rows_per_segment))
 
     def create_experiment(self, name: str, artifact_location: str | None, tags: dict[str, str]) -> str:
         """Create an experiment; the name is checked unique under the store's metadata lock."""
+        self.check_writable()
         with exclusive(self.layout.locks / "meta.lock", self.settings.lock_timeout, "experiment lock"):
             self._check_name_free(name)
             experiment_id = new_experiment_id()
@@ -110,6 +140,7 @@ class DuckDBStore:
     def update_experiment(self, experiment_id: str, *, name: str | None = None,
                           lifecycle_stage: str | None = None) -> None:
         """Rename (name checked unique) or change the lifecycle stage of an experiment."""
+        self.check_writable()
         with exclusive(self.layout.locks / "meta.lock", self.settings.lock_timeout, "experiment lock"):
             if name is not None:
                 self._check_name_free(name)
@@ -127,6 +158,36 @@ class DuckDBStore:
             raise ResourceAlreadyExists(
                 f"An experiment named {name!r} already exists (id {existing.experiment_id}).{extra}"
             )
+
+    # ------------------------------------------------------------ run markers shared by processes
+
+    def mark_run(self, run_id: str, marker: str, present: bool = True) -> None:
+        """Create (or remove) the ``shared`` or ``deleted`` marker file of a run (see ``Layout``)."""
+        self.check_writable()
+        path = self.layout.runs / f"{run_id}.{marker}"
+        try:
+            if present:
+                path.touch()
+            else:
+                path.unlink(missing_ok=True)
+        except OSError as e:
+            err = os_store_error(e, self.layout.runs)
+            if err is None:
+                raise
+            raise err from e
+
+    def run_marked(self, run_id: str, marker: str) -> bool:
+        return (self.layout.runs / f"{run_id}.{marker}").exists()
+
+    def logged_params(self, run_id: str, keys: Sequence[str]) -> dict[str, str]:
+        """The values the store holds (compacted or pending) for some params of a run; none while
+        another program holds the store file (logging never waits on it)."""
+        try:
+            return dict(self.rows("SELECT key, value FROM params WHERE run_id = ? AND key IN (SELECT unnest(?))",
+                                  [run_id, list(keys)]))
+        except StoreBusy as e:
+            log.debug("lite_tracker: params of run %s not checked: %s", run_id, e.message)
+            return {}
 
     def default_artifact_location(self, experiment_id: str) -> str:
         return f"{self.settings.artifact_root.rstrip('/')}/{experiment_id}"
@@ -201,6 +262,7 @@ class DuckDBStore:
         ).to_arrow_table()
         for slot, rid, k, number, text in zip(*(t.column(i).to_pylist() for i in range(5))):
             data[rid][slot][k] = number if slot == 0 else text
+        inputs = self._dataset_inputs(con, list(infos))
         runs = []
         for rid in ids:
             r = infos.get(rid)
@@ -212,8 +274,27 @@ class DuckDBStore:
             m, p, t_ = data[rid]
             info = RunInfo(rid, r[1], r[2] or "", r[3] or "", status or "RUNNING", r[5], r[6],
                            r[7] or "active", r[8] or "")
-            runs.append(Run(info, RunData(m, p, t_)))
+            runs.append(Run(info, RunData(m, p, t_), RunInputs(inputs.get(rid, []))))
         return runs
+
+    @staticmethod
+    def _dataset_inputs(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, list[DatasetInput]]:
+        """The dataset inputs of runs, each with its tags, in (name, digest) order."""
+        if not run_ids:
+            return {}
+        rows = con.execute(
+            "SELECT d.run_id, d.dataset_name, d.dataset_digest, d.dataset_source_type, d.dataset_source, "
+            "d.dataset_schema, d.dataset_profile, list(struct_pack(k := t.key, v := t.value) ORDER BY t.key) "
+            "FILTER (WHERE t.key IS NOT NULL) FROM dataset_inputs d LEFT JOIN dataset_input_tags t "
+            "ON t.run_id = d.run_id AND t.dataset_name = d.dataset_name AND t.dataset_digest = d.dataset_digest "
+            "WHERE d.run_id IN (SELECT unnest(?)) GROUP BY ALL ORDER BY d.run_id, d.dataset_name, d.dataset_digest",
+            [run_ids],
+        ).fetchall()
+        out: dict[str, list[DatasetInput]] = {}
+        for rid, name, digest, source_type, source, schema, profile, tags in rows:
+            dataset = Dataset(name, digest, source_type or "", source or "", schema, profile)
+            out.setdefault(rid, []).append(DatasetInput(dataset, [InputTag(t["k"], t["v"]) for t in tags or []]))
+        return out
 
     def get_run(self, run_id: str) -> Run:
         runs = self.get_runs([run_id])
@@ -226,7 +307,9 @@ class DuckDBStore:
         unknown run)."""
         with self.reader.session() as con:
             cols = con.execute(
-                "SELECT value, timestamp, step FROM metrics WHERE run_id = ? AND key = ? ORDER BY step, timestamp",
+                # DISTINCT: a point (step, timestamp, value) logged twice is one point, as in MLflow.
+                "SELECT DISTINCT value, timestamp, step FROM metrics WHERE run_id = ? AND key = ? "
+                "ORDER BY step, timestamp, value",
                 [run_id, key],
             ).fetchnumpy()
             if not len(cols["value"]) and not con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchall():
@@ -246,19 +329,32 @@ class DuckDBStore:
                          max_points: int | None) -> pa.Table:
         """Points of many series at once as (run_id, key, step, timestamp, value), ordered.
 
-        With ``max_points``, a longer series is cut into ``max_points // 2`` buckets of consecutive
-        points and each bucket keeps its lowest and highest point, so spikes survive downsampling.
+        With ``max_points``, a longer series is cut into ``max_points // 2`` buckets of equal step range
+        (time range when its steps cannot separate its points) and each bucket keeps its lowest and highest
+        point, so spikes survive downsampling.
         """
         where = "run_id IN (SELECT unnest(?))" + (" AND key IN (SELECT unnest(?))" if keys is not None else "")
         params: list[Any] = [list(run_ids)] + ([list(keys)] if keys is not None else [])
-        select = f"SELECT run_id, key, step, timestamp, value FROM metrics WHERE {where}"
+        # A point logged twice in separate compactions is stored twice: full histories show it once (MLflow's
+        # metric key is the whole point); a downsampled chart keeps each bucket's extremes either way.
+        distinct = "" if max_points is not None else "DISTINCT "
+        select = f"SELECT {distinct}run_id, key, step, timestamp, value FROM metrics WHERE {where}"
         if max_points is not None:
-            params.insert(0, max(1, max_points // 2))
+            # Buckets split each series' step range evenly (its time range when its steps are too few to
+            # separate the points, e.g. everything logged at step 0), so no sort of every point is needed:
+            # one pass finds the ranges, one hash aggregation keeps each bucket's lowest and highest point.
+            params += [max(1, max_points // 2)] * 3
             select = (
-                f"SELECT run_id, key, step, timestamp, value FROM (SELECT *, ntile(?) OVER (PARTITION BY run_id, key "
-                f"ORDER BY step, timestamp) AS bucket FROM ({select})) QUALIFY "
-                "row_number() OVER (PARTITION BY run_id, key, bucket ORDER BY value, step) = 1 "
-                "OR row_number() OVER (PARTITION BY run_id, key, bucket ORDER BY value DESC, step) = 1"
+                f"WITH pts AS ({select}), rng AS (SELECT run_id, key, min(step) AS s0, max(step) - min(step) + 1 "
+                "AS s_span, min(timestamp) AS t0, max(timestamp) - min(timestamp) + 1 AS t_span, count(*) AS n "
+                "FROM pts GROUP BY run_id, key), numbered AS (SELECT p.*, CASE WHEN r.s_span >= least(r.n, ?) "
+                "THEN (p.step - r.s0) * ? // r.s_span ELSE (p.timestamp - r.t0) * ? // r.t_span END AS bucket "
+                "FROM pts p JOIN rng r USING (run_id, key)), ends AS (SELECT run_id, key, "
+                "arg_min({'step': step, 'timestamp': timestamp, 'value': value}, (value, step)) AS lo, "
+                "arg_max({'step': step, 'timestamp': timestamp, 'value': value}, (value, -step)) AS hi "
+                "FROM numbered GROUP BY run_id, key, bucket), kept AS (SELECT run_id, key, lo AS p FROM ends "
+                "UNION ALL SELECT run_id, key, hi FROM ends WHERE hi IS DISTINCT FROM lo) "
+                "SELECT run_id, key, p.step AS step, p.timestamp AS timestamp, p.value AS value FROM kept"
             )
         return self.arrow(f"{select} ORDER BY run_id, key, step, timestamp", params)
 
@@ -279,13 +375,20 @@ class DuckDBStore:
 
     def compact(self) -> CompactionResult | None:
         """Fold pending segments into the DuckDB file now (None if another process is doing it)."""
-        return catalog.compact(self.layout, self.rw, self.liveness, self.clock, checks=self.reader.checks)
+        return catalog.compact(self.layout, self.rw, self.liveness, self.clock, checks=self.reader.checks,
+                               opened=self._compacting_with)
+
+    def _compacting_with(self, con: duckdb.DuckDBPyConnection | None) -> None:
+        with self._compacting_lock:
+            self._compacting = con
 
     def pending_count(self) -> int:
         return sum(len(catalog.list_pending(self.layout, kind)) for kind in SEGMENT_KINDS)
 
     def start_compactor(self) -> None:
         """Start the background compactor thread of this process (idempotent)."""
+        if self.read_only is not None:
+            return
         if self._compactor is None or not self._compactor.is_alive():
             self._stop.clear()
             self._compactor = threading.Thread(target=self._compact_loop, name="lite_tracker-compactor",
@@ -293,12 +396,23 @@ class DuckDBStore:
             self._compactor.start()
 
     def stop_compactor(self, timeout: float = 5.0) -> None:
+        """Stop the compactor thread: let a compaction under way finish for ``timeout`` seconds, then
+        interrupt it (it rolls back; the next compaction redoes it) and wait for the thread. Abandoning
+        it would let interpreter exit kill it inside DuckDB, which aborts the process."""
         self._stop.set()
-        if self._compactor is not None:
-            self._compactor.join(timeout)
+        thread = self._compactor
+        if thread is None or thread is threading.current_thread():
+            return
+        thread.join(timeout)
+        while thread.is_alive():
+            with self._compacting_lock:
+                if self._compacting is not None:
+                    self._compacting.interrupt()
+            thread.join(0.1)
 
     def _compact_loop(self) -> None:
         ticks = 0
+        reported = ""  # the failure last warned about: a lasting one (a busy file, a full disk) is said once
         main = threading.main_thread()
         while not self._stop.wait(self.settings.compact_interval) and main.is_alive():
             ticks += 1
@@ -306,9 +420,11 @@ class DuckDBStore:
                 continue
             try:
                 self.compact()
+                reported = ""
             except Exception as e:  # keep logging alive; the next tick retries
-                if main.is_alive():  # at interpreter exit the next process compacts; nothing to report
+                if main.is_alive() and str(e) != reported:  # at exit the next process compacts: say nothing
                     log.warning("lite_tracker: background compaction failed, will retry: %s", e)
+                    reported = str(e)
 
     def after_fork_in_child(self) -> None:
         """Forget the parent's threads, connection and run locks without touching any DuckDB object; the
@@ -316,6 +432,7 @@ class DuckDBStore:
         self._restart_compactor = self._compactor is not None
         self._compactor = None
         self._stop = threading.Event()
+        self._compacting_lock = threading.Lock()  # fork waited for any compaction to close its connection
         self.liveness.forget_after_fork()
         self.reader.after_fork_in_child()
         self.clock.after_fork_in_child()

@@ -8,6 +8,8 @@ A store is one DuckDB file named by the user plus a sidecar folder beside it (li
         pending/metrics/<id>.parquet per-flush segments of metric points
         quarantine/                  broken or stale segments moved aside, never deleted
         live/<run_id>.lock           held (shared) by every process working on a running run
+        runs/<run_id>.shared         a process that did not create the run logs to it too
+        runs/<run_id>.deleted        the run is deleted (processes logging to it stop within 0.5 s)
         locks/                       rw.lock (readers vs compactor), compact.lock, meta.lock
         artifacts/                   default artifact root
 """
@@ -42,6 +44,10 @@ class Layout:
         return self.sidecar / "live"
 
     @property
+    def runs(self) -> Path:
+        return self.sidecar / "runs"
+
+    @property
     def locks(self) -> Path:
         return self.sidecar / "locks"
 
@@ -59,5 +65,5 @@ class Layout:
         """Create the sidecar folders (idempotent, safe to race)."""
         for kind in kinds:
             os.makedirs(self.pending_dir(kind), exist_ok=True)
-        for d in (self.quarantine, self.live, self.locks):
+        for d in (self.quarantine, self.live, self.locks, self.runs):
             os.makedirs(d, exist_ok=True)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import threading
@@ -32,11 +33,26 @@ _open_fds_lock = threading.Lock()  # held across fork, so no descriptor is half 
 
 
 def _open(path: Path, flags: int = os.O_RDWR | os.O_CREAT) -> int:
-    """Open a lock file (recorded in ``_open_fds``)."""
+    """Open a lock file (recorded in ``_open_fds``); in a read-only folder, an existing one is opened
+    for reading (``flock`` works on it all the same)."""
     with _open_fds_lock:
-        fd = os.open(path, flags, 0o644)
+        try:
+            fd = os.open(path, flags, 0o644)
+        except OSError as e:
+            if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+            fd = os.open(path, os.O_RDONLY)
         _open_fds.add(fd)
         return fd
+
+
+def _open_for_reading(path: Path) -> int | None:
+    """Open a lock file for a reader; None if it does not exist and cannot be made (a read-only folder
+    without lock files: no lite_tracker process can be writing that store either)."""
+    try:
+        return _open(path)
+    except FileNotFoundError:
+        return None
 
 
 def _close(fd: int) -> None:
@@ -127,19 +143,21 @@ class RWLock:
     @contextmanager
     def read(self) -> Iterator[None]:
         """Hold the shared side while a query reads the DuckDB file (fork waits for the end)."""
-        intent = _open(self._intent)
-        fd = _open(self._rw)
+        intent = _open_for_reading(self._intent)
+        fd = _open_for_reading(self._rw)
         try:
-            _flock(intent, fcntl.LOCK_SH, self.timeout, "store read lock")
-            try:
-                _flock(fd, fcntl.LOCK_SH, self.timeout, "store read lock")
-            finally:
-                fcntl.flock(intent, fcntl.LOCK_UN)
+            if intent is not None and fd is not None:
+                _flock(intent, fcntl.LOCK_SH, self.timeout, "store read lock")
+                try:
+                    _flock(fd, fcntl.LOCK_SH, self.timeout, "store read lock")
+                finally:
+                    fcntl.flock(intent, fcntl.LOCK_UN)
             with _store_file_open():
                 yield
         finally:
-            _close(fd)
-            _close(intent)
+            for held in (fd, intent):
+                if held is not None:
+                    _close(held)
 
     @contextmanager
     def write(self, timeout: float | None = None) -> Iterator[None]:

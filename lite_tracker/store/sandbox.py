@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidParameterValue
+from . import connection
 
 if TYPE_CHECKING:
     import duckdb
@@ -38,10 +39,7 @@ _CONFIG: dict[str, str | bool] = {
 
 def connect() -> duckdb.DuckDBPyConnection:
     """A fresh in-memory DuckDB with external access off and its configuration locked."""
-    import duckdb
-
-    con = duckdb.connect(":memory:", config=dict(_CONFIG))
-    con.execute("SET enable_progress_bar = false")  # a session setting: cannot go in the config
+    con = connection.connect(config=_CONFIG)
     con.execute("SET lock_configuration = true")
     return con
 

@@ -114,8 +114,23 @@ REGISTRY_TABLES: tuple[TableSpec, ...] = (
     STAGE_TRANSITIONS,
 )
 
+# Datasets a run used (format 4; MLflow's ``log_input``), keyed by run and the dataset's name and
+# digest: the dataset's description travels with each input, and its tags (``mlflow.data.context``)
+# sit beside it. Columns are prefixed ``dataset_`` so none shares a name with another table's column.
+DATASET_INPUTS = TableSpec(
+    "dataset_input_events", "dataset_inputs", ("run_id", "dataset_name", "dataset_digest"),
+    (("dataset_source_type", STR), ("dataset_source", STR), ("dataset_schema", STR), ("dataset_profile", STR)),
+    "partial",
+)
+DATASET_INPUT_TAGS = TableSpec(
+    "dataset_input_tag_events", "dataset_input_tags", ("run_id", "dataset_name", "dataset_digest", "key"),
+    (("value", STR),), "latest",
+)
+DATASET_TABLES: tuple[TableSpec, ...] = (DATASET_INPUTS, DATASET_INPUT_TAGS)
+
 # Fold order: what others refer to comes first; METRICS stays last (EVENT_TABLES is all but it).
-TABLES: tuple[TableSpec, ...] = (EXPERIMENTS, EXPERIMENT_TAGS, RUNS, PARAMS, TAGS, *REGISTRY_TABLES, METRICS)
+TABLES: tuple[TableSpec, ...] = (EXPERIMENTS, EXPERIMENT_TAGS, RUNS, PARAMS, TAGS, *REGISTRY_TABLES, *DATASET_TABLES,
+                                 METRICS)
 EVENT_TABLES: tuple[TableSpec, ...] = TABLES[:-1]
 BY_EVENTS = {spec.events: spec for spec in TABLES}
 
@@ -282,11 +297,15 @@ def write_segment(folder: Path, table: Any) -> Path:
     # Segments live seconds until compaction: skip compression, and dictionary-encode only string
     # columns (hashing every metric value costs more than it saves).
     strings = [f.name for f in table.schema if not (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))]
-    pq.write_table(table, tmp, compression="none", use_dictionary=strings)
-    fd = os.open(tmp, os.O_RDONLY)
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, final)
+        pq.write_table(table, tmp, compression="none", use_dictionary=strings)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, final)
+    except BaseException:  # a full disk: leave no partial temp file behind (the caller keeps the data)
+        tmp.unlink(missing_ok=True)
+        raise
     return final

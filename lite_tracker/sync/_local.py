@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from .._ids import time_sortable_hex
 from ..errors import LockTimeout, SyncError
 from ..store import catalog
+from ..store.connection import connect
 from ..store.locks import exclusive
 from ..store.segments import TABLES
 
@@ -72,10 +73,8 @@ class LocalStore:
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        import duckdb
-
         with self.store.rw.read():
-            con = duckdb.connect(str(self.layout.db_path), read_only=True)
+            con = connect(self.layout.db_path, read_only=True)
             try:
                 yield con
             finally:
@@ -84,12 +83,10 @@ class LocalStore:
     @contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection while holding the compaction lock (no compaction interleaves)."""
-        import duckdb
-
         timeout = self.settings.lock_timeout
         try:
             with exclusive(self.layout.locks / "compact.lock", timeout, "compaction lock"), self.store.rw.write():
-                con = duckdb.connect(str(self.layout.db_path))
+                con = connect(self.layout.db_path)
                 try:
                     for ddl in _SYNC_DDL:
                         con.execute(ddl)

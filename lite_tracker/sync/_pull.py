@@ -32,6 +32,7 @@ from ..errors import InvalidParameterValue, ResourceNotFound
 from ..store.catalog import DEFAULT_EXPERIMENT_ID
 from ..store.segments import (
     BY_EVENTS,
+    DATASET_TABLES,
     EXPERIMENT_TAGS,
     EXPERIMENTS,
     METRICS,
@@ -163,7 +164,7 @@ def _without_default_experiment(tables: dict[str, pa.Table]) -> dict[str, pa.Tab
 # Tables whose rows change an object, by the object's table (see _local.OBJECT_TABLES) and id column.
 _CHANGES = {
     EXPERIMENTS.events: (EXPERIMENTS, EXPERIMENT_TAGS),
-    RUNS.events: (RUNS, PARAMS, TAGS, METRICS),
+    RUNS.events: (RUNS, PARAMS, TAGS, METRICS, *DATASET_TABLES),
     REGISTERED_MODELS.events: REGISTRY_TABLES,
 }
 

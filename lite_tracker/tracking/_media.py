@@ -1,71 +1,181 @@
-"""Encode figures and images for ``log_figure`` / ``log_image``."""
+"""Encode figures and images for ``log_figure`` / ``log_image``, and MLflow's :class:`Image`.
+
+Images are encoded with Pillow (imported on first use, so ``import lite_tracker`` stays light). An image
+series (``log_image(image, key=..., step=...)``) is stored the way MLflow stores it, so MLflow's UI and
+tools read it: ``images/<key>%step%<step>%timestamp%<ms>%<uuid>.png`` plus a thumbnail of at most
+256 pixels a side, ``...%compressed.webp``, with ``/`` in the key written as ``#``.
+"""
 
 from __future__ import annotations
 
 import io
+import os
 import posixpath
-import struct
-import zlib
-from typing import Any
+import random
+import re
+import string
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidParameterValue
 
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL.Image import Image as PILImage
 
-def figure_bytes(figure: Any, artifact_file: str) -> bytes:
+_SERIES_KEY = re.compile(r"^[a-zA-Z0-9_\-./ ]+$")
+THUMBNAIL_SIZE = 256
+
+
+def figure_bytes(figure: Any, artifact_file: str, save_kwargs: dict[str, Any] | None = None) -> bytes:
     """Serialize a matplotlib or plotly figure in the format its file name asks for."""
     ext = posixpath.splitext(artifact_file)[1].lower().lstrip(".") or "png"
+    options = dict(save_kwargs or {})
     if hasattr(figure, "savefig"):
         buf = io.BytesIO()
-        figure.savefig(buf, format=ext)
+        figure.savefig(buf, **{"format": ext, **options})
         return buf.getvalue()
     if hasattr(figure, "to_html") and ext == "html":
-        return str(figure.to_html()).encode()
+        return str(figure.to_html(**options)).encode()
     if hasattr(figure, "to_json") and ext == "json":
-        return str(figure.to_json()).encode()
+        return str(figure.to_json(**options)).encode()
     if hasattr(figure, "to_image"):
-        return bytes(figure.to_image(format=ext))
+        return bytes(figure.to_image(**{"format": ext, **options}))
     raise InvalidParameterValue(
         f"Cannot log figure of type {type(figure).__name__}: expected a matplotlib Figure or a plotly Figure."
     )
 
 
-def image_bytes(image: Any, artifact_file: str) -> bytes:
-    """Encode a PIL image, or a numpy array (HxW, HxWx3 or HxWx4; uint8, or floats in [0, 1]), as PNG."""
-    ext = posixpath.splitext(artifact_file)[1].lower().lstrip(".") or "png"
-    if hasattr(image, "save") and hasattr(image, "mode"):
-        buf = io.BytesIO()
-        image.save(buf, format={"jpg": "JPEG"}.get(ext, ext.upper()))
-        return buf.getvalue()
-    if hasattr(image, "shape") and hasattr(image, "dtype"):
-        if ext != "png":
-            raise InvalidParameterValue(f"Arrays are saved as PNG; use a '.png' file name, not {artifact_file!r}.")
-        return _png(image)
-    raise InvalidParameterValue(
-        f"Cannot log image of type {type(image).__name__}: expected a PIL Image or a numpy array."
-    )
+def array_to_pil(array: Any) -> PILImage:
+    """A PIL image of a numpy array, with MLflow's rules.
 
-
-def _png(array: Any) -> bytes:
+    Accepted: HxW, HxWx1, HxWx3 (RGB) or HxWx4 (RGBA); bool (a mask), integers in [0, 255], or floats
+    in [0, 1]. Anything else raises ``InvalidParameterValue`` (a ``ValueError``, as MLflow raises).
+    """
     import numpy as np
+    from PIL import Image as PILModule
 
     a = np.asarray(array)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
-        raise InvalidParameterValue(f"Invalid image shape {a.shape}: expected HxW, HxWx3 or HxWx4.")
-    if a.dtype.kind == "f":
+        raise InvalidParameterValue(f"Invalid image shape {a.shape}: expected HxW, HxWx1, HxWx3 or HxWx4.")
+    if a.dtype.kind == "b":
+        a = a.astype(np.uint8) * 255
+    elif a.dtype.kind == "f":
         if a.size and (np.nanmin(a) < 0 or np.nanmax(a) > 1):
-            raise InvalidParameterValue("Float images must have values in [0, 1].")
+            raise InvalidParameterValue("Invalid image: float values must be in the range [0, 1].")
         a = (np.nan_to_num(a) * 255).round()
-    elif a.dtype.kind in "iu" and a.size and (a.min() < 0 or a.max() > 255):
-        raise InvalidParameterValue("Integer images must have values in [0, 255].")
-    a = a.astype(np.uint8)
-    height, width = a.shape[:2]
-    color = {1: 0, 3: 2, 4: 6}[1 if a.ndim == 2 else a.shape[2]]  # gray, RGB, RGBA
-    raw = b"".join(b"\x00" + a[y].tobytes() for y in range(height))
+    elif a.dtype.kind in "iu":
+        if a.size and (a.min() < 0 or a.max() > 255):
+            raise InvalidParameterValue("Invalid image: integer values must be in the range [0, 255].")
+    else:
+        raise InvalidParameterValue(f"Invalid image dtype {a.dtype}: expected bool, integers or floats.")
+    return PILModule.fromarray(a.astype(np.uint8))
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    header = struct.pack(">IIBBBBB", width, height, 8, color, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+class Image:
+    """An image to log, as MLflow's ``mlflow.Image``: built from a file path, a numpy array, a nested
+    list of pixel values or a PIL image.
+
+    Example:
+        >>> img = Image([[0, 255], [255, 0]])  # doctest: +SKIP
+        >>> img.size  # doctest: +SKIP
+        (2, 2)
+    """
+
+    def __init__(self, image: str | os.PathLike[str] | list[Any] | Any) -> None:
+        self.image = to_pil(image)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Width and height in pixels."""
+        width, height = self.image.size
+        return int(width), int(height)
+
+    def to_pil(self) -> PILImage:
+        """The PIL image."""
+        return self.image
+
+    def to_array(self) -> np.ndarray[Any, Any]:
+        """The pixels as a numpy array (HxW or HxWxC)."""
+        import numpy as np
+
+        return np.array(self.image)
+
+    def to_list(self) -> list[Any]:
+        """The pixels as nested lists."""
+        return self.to_array().tolist()  # type: ignore[no-any-return]
+
+    def resize(self, size: tuple[int, int]) -> Image:
+        """A resized copy of this image, ``size`` being (width, height)."""
+        return Image(self.image.resize(size))
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the image to a file (format from the file name)."""
+        self.image.save(path)
+
+
+def to_pil(image: Any) -> PILImage:
+    """A PIL image of anything :func:`log_image` takes: a PIL image, an :class:`Image`, a numpy array,
+    a nested list of pixels, or (for :class:`Image`) a file path."""
+    from PIL import Image as PILModule
+
+    if isinstance(image, Image):
+        return image.image
+    if isinstance(image, PILModule.Image):
+        return image
+    if isinstance(image, (str, os.PathLike)):
+        if not Path(image).is_file():
+            raise InvalidParameterValue(f"No image file at {str(image)!r}.")
+        with PILModule.open(image) as opened:
+            opened.load()
+            return opened
+    if isinstance(image, list) or (hasattr(image, "shape") and hasattr(image, "dtype")):
+        return array_to_pil(image)
+    raise TypeError(
+        f"Unsupported image object type: {type(image)}. `image` must be one of numpy.ndarray, "
+        "PIL.Image.Image, and mlflow.Image."
+    )
+
+
+def image_bytes(image: Any, artifact_file: str) -> bytes:
+    """Encode an image in the format its file name asks for (PNG when it names none)."""
+    ext = posixpath.splitext(artifact_file)[1].lower().lstrip(".") or "png"
+    pil = to_pil(image)
+    fmt = {"jpg": "JPEG", "jpeg": "JPEG", "tif": "TIFF"}.get(ext, ext.upper())
+    if fmt == "JPEG" and pil.mode not in ("RGB", "L"):
+        pil = pil.convert("RGB")
+    buf = io.BytesIO()
+    try:
+        pil.save(buf, format=fmt)
+    except (KeyError, ValueError, OSError) as e:
+        raise InvalidParameterValue(f"Cannot save an image as {artifact_file!r}: {e}") from e
+    return buf.getvalue()
+
+
+def series_files(image: Any, key: str, step: int, timestamp: int) -> list[tuple[str, bytes]]:
+    """The two files MLflow writes for one point of an image series: the PNG and its WebP thumbnail.
+
+    Raises:
+        InvalidParameterValue: ``key`` has characters other than letters, digits, ``_ - . /`` and space.
+    """
+    if not isinstance(key, str) or not _SERIES_KEY.match(key):
+        raise InvalidParameterValue(
+            "The `key` parameter may only contain alphanumerics, underscores (_), dashes (-), periods (.), "
+            f"spaces ( ), and slashes (/).The provided key `{key}` contains invalid characters."
+        )
+    pil = to_pil(image)
+    # MLflow's file name: the uuid starts with a letter that is not a hex digit.
+    suffix = random.choice(string.ascii_lowercase[6:]) + str(uuid.uuid4())[1:]
+    stem = f"images/{key.replace('/', '#')}%step%{step}%timestamp%{timestamp}%{suffix}"
+    full = io.BytesIO()
+    pil.save(full, format="PNG")
+    thumb = pil.copy()
+    thumb.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+    if thumb.mode not in ("RGB", "RGBA", "L", "LA"):
+        thumb = thumb.convert("RGBA")
+    small = io.BytesIO()
+    thumb.save(small, format="WEBP")
+    return [(f"{stem}.png", full.getvalue()), (f"{stem}%compressed.webp", small.getvalue())]

@@ -16,7 +16,8 @@ class FluentState:
     """What ``set_experiment`` chose, and the runs the fluent API started."""
 
     experiment_id: str | None = None
-    last_run_id: str | None = None
+    tracking_uri: str | None = None  # as given to set_tracking_uri, returned by get_tracking_uri
+    registry_uri: str | None = None
     client: MlflowClient | None = None
     started: dict[str, MlflowClient] = field(default_factory=dict)
     exit_status: str = "FINISHED"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import posixpath
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -20,6 +22,7 @@ from .. import _validation as v
 from .._ids import time_sortable_hex
 from .._remote import is_remote
 from ..entities import (
+    DatasetInput,
     Experiment,
     FileInfo,
     LifecycleStage,
@@ -40,14 +43,17 @@ from ..store.artifacts import ArtifactRepository, check_artifact_path
 from ..store.buffer import WriteBuffer
 from ..store.duckdb_store import DuckDBStore
 from ..store.sandbox import DEFAULT_TIMEOUT
-from ..store.segments import EXPERIMENT_TAGS, PARAMS, RUNS, TAGS
+from ..store.segments import DATASET_INPUT_TAGS, DATASET_INPUTS, EXPERIMENT_TAGS, PARAMS, RUNS, TAGS
 
 if TYPE_CHECKING:
+    import pandas as pd
     import pyarrow as pa
 
 _RUN_NAME_TAG = "mlflow.runName"
+_LOGGED_ARTIFACTS = "mlflow.loggedArtifacts"
 _FLOAT = frozenset((float,))
 _EXPERIMENT_CACHE_SECONDS = 10.0
+_RUN_RECHECK_SECONDS = 0.5  # how often a process looks whether another one deleted a run it logs to
 
 
 @dataclass
@@ -58,6 +64,10 @@ class _RunState:
     artifact_uri: str
     lifecycle_stage: str
     params: dict[str, str] = field(default_factory=dict)
+    created: bool = False  # by this process: its params need no look in the store unless others join
+    joined: bool = False  # this process marked the run as logged to by more than its creator
+    checked: float = 0.0  # time.monotonic() of the last look at the run's deleted marker
+    deleted_elsewhere: bool = False  # the lifecycle stage came from the deleted marker
 
 
 class _Backend:
@@ -84,6 +94,9 @@ class _Backend:
         starts them on first use); the run cache stays, so the child can log to its parent's runs."""
         self.buffer.after_fork_in_child()
         self.store.after_fork_in_child()
+        for state in self.runs.values():  # the child did not create its parent's runs: it joins them
+            state.created = state.joined = False
+            state.checked = 0.0
 
 
 _backends: dict[Path, _Backend] = {}
@@ -129,6 +142,32 @@ if hasattr(os, "register_at_fork"):
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+class RunOperations:
+    """What ``synchronous=False`` returns, as MLflow's ``RunOperations``: the call returned at once and
+    ``wait()`` blocks until what it logged is durable.
+
+    Example:
+        >>> ops = client.log_metric(run_id, "loss", 0.5, synchronous=False)  # doctest: +SKIP
+        >>> ops.wait()  # doctest: +SKIP
+    """
+
+    def __init__(self, client: MlflowClient) -> None:
+        self._client = client
+
+    def wait(self) -> None:
+        """Block until everything logged so far to this store is durable."""
+        self._client.flush()
+
+
+def logging_result(client: MlflowClient, synchronous: bool | None) -> RunOperations | None:
+    """Finish a logging call: flush when ``synchronous`` is True, hand back a :class:`RunOperations`
+    when it is False, return None (buffered, flushed in the background) when it is None."""
+    if synchronous:
+        client.flush()
+        return None
+    return RunOperations(client) if synchronous is False else None
 
 
 class MlflowClient(RegistryClient):
@@ -308,9 +347,10 @@ class MlflowClient(RegistryClient):
         user = tag_map.get("mlflow.user", "")
         run_id = time_sortable_hex()
         artifact_uri = f"{exp.artifact_location.rstrip('/')}/{run_id}/artifacts"
+        self._store.check_writable()
         self._store.liveness.hold(run_id)
         seq = self._store.clock()
-        self._b.runs[run_id] = _RunState(experiment_id, artifact_uri, LifecycleStage.ACTIVE)
+        self._b.runs[run_id] = _RunState(experiment_id, artifact_uri, LifecycleStage.ACTIVE, created=True)
         self._b.buffer.add_events(RUNS.events, [(run_id, experiment_id, run_name, user, "RUNNING", start, None,
                                                  LifecycleStage.ACTIVE, artifact_uri, seq)])
         self._b.buffer.add_events(TAGS.events, [(run_id, k, val, seq) for k, val in tag_map.items()])
@@ -333,12 +373,32 @@ class MlflowClient(RegistryClient):
         return state
 
     def _active_state(self, run_id: str) -> _RunState:
-        state = self._b.runs.get(run_id) or self._state(v.validate_run_id(run_id))
+        state = self._b.runs.get(run_id) if type(run_id) is str else None  # a list id is no dict key
+        if state is None:
+            state = self._state(v.validate_run_id(run_id))
+        now = time.monotonic()
+        if now - state.checked >= _RUN_RECHECK_SECONDS:
+            self._recheck(run_id, state)
+            state.checked = now
         if state.lifecycle_stage != LifecycleStage.ACTIVE:
             raise InvalidParameterValue(
                 f"The run {run_id} must be in the 'active' state. Current state is {state.lifecycle_stage}."
             )
         return state
+
+    def _recheck(self, run_id: str, state: _RunState) -> None:
+        """Mark a run this process did not create as shared, and follow deletes and restores made by
+        other processes (through the store's run markers: a file check, no query)."""
+        if not state.created and not state.joined:
+            self._store.mark_run(run_id, "shared")
+            state.joined = True
+        if self._store.run_marked(run_id, "deleted"):
+            if state.lifecycle_stage == LifecycleStage.ACTIVE:
+                state.lifecycle_stage = LifecycleStage.DELETED
+                state.deleted_elsewhere = True
+        elif state.deleted_elsewhere:
+            state.lifecycle_stage = LifecycleStage.ACTIVE
+            state.deleted_elsewhere = False
 
     def _run_event(self, run_id: str, **fields: Any) -> None:
         row = tuple(fields.get(name) for name in RUNS.column_names[1:-1])
@@ -372,39 +432,47 @@ class MlflowClient(RegistryClient):
         """Soft-delete a run (restore with :meth:`restore_run`)."""
         state = self._state(v.validate_run_id(run_id))
         self._run_event(run_id, lifecycle_stage=LifecycleStage.DELETED)
+        self._store.mark_run(run_id, "deleted")
         state.lifecycle_stage = LifecycleStage.DELETED
+        state.deleted_elsewhere = False
 
     def restore_run(self, run_id: str) -> None:
         """Undo :meth:`delete_run`."""
         state = self._state(v.validate_run_id(run_id))
         self._run_event(run_id, lifecycle_stage=LifecycleStage.ACTIVE)
+        self._store.mark_run(run_id, "deleted", present=False)
         state.lifecycle_stage = LifecycleStage.ACTIVE
+        state.deleted_elsewhere = False
 
     def log_metric(self, run_id: str, key: str, value: float, timestamp: int | None = None,
                    step: int | None = None, synchronous: bool | None = None, dataset_name: str | None = None,
-                   dataset_digest: str | None = None, model_id: str | None = None) -> None:
+                   dataset_digest: str | None = None, model_id: str | None = None) -> RunOperations | None:
         """Log one metric point (``step`` defaults to 0, ``timestamp`` to now in ms).
 
         ``dataset_name``, ``dataset_digest`` and ``model_id`` are MLflow 3 keywords, accepted and not
-        recorded (lite_tracker has no dataset or logged-model entities). Any other keyword raises
-        ``TypeError``, so a typo such as ``stpe=5`` cannot silently log at step 0.
+        recorded (metrics are not linked to datasets or logged models here). Any other keyword raises
+        ``TypeError``, so a typo such as ``stpe=5`` cannot silently log at step 0. With
+        ``synchronous=False`` it returns a :class:`RunOperations` whose ``wait()`` makes the point durable.
         """
-        state = self._b.runs.get(run_id)
-        if state is None or state.lifecycle_stage != LifecycleStage.ACTIVE:
+        state = self._b.runs.get(run_id) if type(run_id) is str else None
+        if state is None or state.lifecycle_stage != LifecycleStage.ACTIVE \
+                or time.monotonic() - state.checked >= _RUN_RECHECK_SECONDS:
             self._active_state(run_id)
         key = v.validate_key(key, "metric")
         value = v.validate_metric_value(key, value)
         ts = _now_ms() if timestamp is None else v.validate_int(timestamp, "timestamp", key, 0)
         st = v.validate_step(step, key)
         self._b.buffer.add_metric(run_id, key, value, ts, st)
-        if synchronous:
-            self._b.buffer.flush()
+        if synchronous is None:
+            return None
+        return logging_result(self, synchronous)
 
     def log_metrics_dict(self, run_id: str, metrics: dict[str, Any], step: int | None = None,
                          timestamp: int | None = None) -> None:
         """Log several metrics at one step and timestamp (what fluent ``log_metrics`` calls)."""
-        state = self._b.runs.get(run_id)
-        if state is None or state.lifecycle_stage != LifecycleStage.ACTIVE:
+        state = self._b.runs.get(run_id) if type(run_id) is str else None
+        if state is None or state.lifecycle_stage != LifecycleStage.ACTIVE \
+                or time.monotonic() - state.checked >= _RUN_RECHECK_SECONDS:
             self._active_state(run_id)
         if type(metrics) is not dict:
             if not isinstance(metrics, dict):
@@ -423,13 +491,24 @@ class MlflowClient(RegistryClient):
         self._b.buffer.add_metrics(run_id, keys, values, ts, st)
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
-        """Log a param; returns ``value``. Params are immutable: a different value raises."""
-        self.log_batch(run_id, params=[Param(key, value)], synchronous=synchronous)
-        return value
+        """Log a param; returns ``value`` (a :class:`RunOperations` with ``synchronous=False``). Params
+        are immutable: a different value raises."""
+        ops = self.log_batch(run_id, params=[Param(key, value)], synchronous=synchronous)
+        return value if ops is None else ops
 
-    def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
+    def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> RunOperations | None:
         """Set a tag (last write wins); ``mlflow.runName`` also renames the run."""
-        self.log_batch(run_id, tags=[RunTag(key, value)], synchronous=synchronous)
+        return self.log_batch(run_id, tags=[RunTag(key, value)], synchronous=synchronous)
+
+    def get_parent_run(self, run_id: str) -> Run | None:
+        """The run whose ``mlflow.parentRunId`` tag names, or None for a top-level run.
+
+        Example:
+            >>> client.get_parent_run(child.info.run_id).info.run_id == parent.info.run_id  # doctest: +SKIP
+            True
+        """
+        parent = self.get_run(run_id).data.tags.get("mlflow.parentRunId")
+        return self.get_run(parent) if parent else None
 
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove a tag (RESOURCE_DOES_NOT_EXIST if the run has no such tag)."""
@@ -439,8 +518,9 @@ class MlflowClient(RegistryClient):
         self._b.buffer.add_events(TAGS.events, [(run_id, key, None, self._store.clock())])
 
     def log_batch(self, run_id: str, metrics: Sequence[Metric] = (), params: Sequence[Param] = (),
-                  tags: Sequence[RunTag] = (), synchronous: bool | None = None) -> None:
-        """Log metrics, params and tags together; all are validated before anything is written."""
+                  tags: Sequence[RunTag] = (), synchronous: bool | None = None) -> RunOperations | None:
+        """Log metrics, params and tags together; all are validated before anything is written. A tag
+        key given twice keeps its last value, as in MLflow."""
         state = self._active_state(run_id)
         m_keys, m_values, m_ts, m_steps = [], [], [], []
         for m in metrics:
@@ -457,14 +537,18 @@ class MlflowClient(RegistryClient):
                     f"Duplicate parameter keys have been submitted: [{key!r}]. Please ensure the request "
                     "contains only one param value per param key."
                 )
+            new_params[key] = text
+        unknown = [k for k in new_params if k not in state.params]
+        if unknown and (not state.created or self._store.run_marked(run_id, "shared")):
+            state.params.update(self._store.logged_params(run_id, unknown))  # logged by another process
+        for key, text in new_params.items():
             old = state.params.get(key)
             if old is not None and old != text:
                 raise InvalidParameterValue(
                     f"Changing param values is not allowed. Param with key='{key}' was already logged with "
                     f"value='{old}' for run ID='{run_id}'. Attempted logging new value '{text}'."
                 )
-            new_params[key] = text
-        tag_rows = [v.validate_tag(t.key, t.value) for t in tags]
+        tag_rows = list(dict(v.validate_tag(t.key, t.value) for t in tags).items())  # a repeated key: last wins
         seq = self._store.clock()
         fresh = [(run_id, k, val, seq) for k, val in new_params.items() if k not in state.params]
         if fresh:
@@ -477,8 +561,57 @@ class MlflowClient(RegistryClient):
                 self._run_event(run_id, run_name=names[-1])
         if m_keys:
             self._b.buffer.add_metrics(run_id, m_keys, m_values, m_ts, m_steps)
-        if synchronous:
-            self._b.buffer.flush()
+        return logging_result(self, synchronous)
+
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput] | None = None,
+                   models: Sequence[Any] | None = None) -> None:
+        """Record datasets a run used, with their tags (``mlflow.data.context`` = ``"training"`` ...).
+
+        As in MLflow, a dataset already recorded for the run (same name and digest) is left as it is.
+
+        Args:
+            run_id: The run.
+            datasets: :class:`~lite_tracker.entities.DatasetInput` entries (build them with
+                ``lite_tracker.data`` and ``lite_tracker.log_input``).
+            models: MLflow 3's logged-model inputs; lite_tracker has no logged models, so only
+                ``None`` or an empty list is accepted.
+
+        Raises:
+            InvalidParameterValue: A field is missing or over MLflow's limit, or ``models`` is given.
+
+        Example:
+            >>> ds = lite_tracker.data.from_pandas(df, name="iris")  # doctest: +SKIP
+            >>> client.log_inputs(run_id, [DatasetInput(ds._to_mlflow_entity())])  # doctest: +SKIP
+        """
+        if models:
+            raise InvalidParameterValue("log_inputs(models=...) is not supported: lite_tracker has no logged-model "
+                                        "entities. Log models with lite_tracker.<flavor>.log_model.")
+        self._active_state(run_id)
+        rows, tag_rows = [], []
+        seq = self._store.clock()
+        for item in datasets or ():
+            if not isinstance(item, DatasetInput):
+                raise InvalidParameterValue(f"log_inputs takes DatasetInput entries, got {type(item).__name__}.")
+            d = item.dataset
+            name = v.validate_dataset_field("name", d.name, v.MAX_DATASET_NAME_SIZE)
+            digest = v.validate_dataset_field("digest", d.digest, v.MAX_DATASET_DIGEST_SIZE)
+            rows.append((run_id, name, digest,
+                         v.validate_dataset_field("source_type", d.source_type, v.MAX_DATASET_SOURCE_SIZE),
+                         v.validate_dataset_field("source", d.source, v.MAX_DATASET_SOURCE_SIZE),
+                         v.validate_dataset_field("schema", d.schema, v.MAX_DATASET_SCHEMA_SIZE, required=False),
+                         v.validate_dataset_field("profile", d.profile, v.MAX_DATASET_PROFILE_SIZE, required=False),
+                         seq))
+            for tag in item.tags:
+                tag_rows.append((run_id, name, digest,
+                                 v.validate_dataset_field("tag key", tag.key, v.MAX_INPUT_TAG_KEY_SIZE),
+                                 v.validate_dataset_field("tag value", tag.value, v.MAX_INPUT_TAG_VALUE_SIZE,
+                                                          required=False) or "", seq))
+        if not rows:
+            return
+        known = set(self._read().rows(
+            "SELECT dataset_name, dataset_digest FROM dataset_inputs WHERE run_id = ?", [run_id]))
+        self._b.buffer.add_events(DATASET_INPUTS.events, [r for r in rows if (r[1], r[2]) not in known])
+        self._b.buffer.add_events(DATASET_INPUT_TAGS.events, [r for r in tag_rows if (r[1], r[2]) not in known])
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of one metric of a run, ordered by step then timestamp."""
@@ -531,11 +664,18 @@ class MlflowClient(RegistryClient):
     def _artifacts(self, run_id: str, write: bool = True) -> ArtifactRepository:
         if write and self._b.read_only:
             raise InvalidState(self._b.read_only)
+        if write:
+            self._store.check_writable()
         return ArtifactRepository(self._state(v.validate_run_id(run_id)).artifact_uri)
 
     def log_artifact(self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
-        """Copy a local file into the run's artifacts (under ``artifact_path``)."""
-        self._artifacts(run_id).log_artifact(local_path, artifact_path)
+        """Copy a local file, or a folder with everything in it, into the run's artifacts (under
+        ``artifact_path``); a folder keeps its name, as in MLflow."""
+        if Path(local_path).is_dir():
+            target = posixpath.join(check_artifact_path(artifact_path), Path(local_path).resolve().name)
+            self._artifacts(run_id).log_artifacts(local_path, target)
+        else:
+            self._artifacts(run_id).log_artifact(local_path, artifact_path)
 
     def log_artifacts(self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
         """Copy a local folder's contents into the run's artifacts."""
@@ -548,14 +688,15 @@ class MlflowClient(RegistryClient):
         self._artifacts(run_id).write_bytes(text.encode("utf-8"), artifact_file)
 
     def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
-        """Save a JSON-serializable object as ``.json`` (or YAML for ``.yaml``/``.yml`` if PyYAML is there)."""
+        """Save a JSON-serializable object as JSON, or as YAML for a ``.yaml``/``.yml`` file name."""
         ext = os.path.splitext(artifact_file)[1].lower()
         if ext in (".yaml", ".yml"):
+            import yaml
+
             try:
-                import yaml
-            except ImportError as e:
-                raise InvalidParameterValue("Logging a dict as YAML needs PyYAML (`pip install pyyaml`).") from e
-            text = yaml.safe_dump(dictionary, sort_keys=False)
+                text = yaml.safe_dump(dictionary, sort_keys=False)
+            except yaml.YAMLError as e:
+                raise InvalidParameterValue(f"Cannot log dict as YAML: {e}") from e
         else:
             try:
                 text = json.dumps(dictionary, indent=2)
@@ -563,17 +704,118 @@ class MlflowClient(RegistryClient):
                 raise InvalidParameterValue(f"Cannot log dict as JSON: {e}") from e
         self.log_text(run_id, text, artifact_file)
 
-    def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
-        """Save a matplotlib or plotly figure (format from the file name)."""
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str, *,
+                   save_kwargs: dict[str, Any] | None = None) -> None:
+        """Save a matplotlib or plotly figure (format from the file name; ``save_kwargs`` go to its
+        save method)."""
         from ._media import figure_bytes
 
-        self._artifacts(run_id).write_bytes(figure_bytes(figure, artifact_file), artifact_file)
+        self._artifacts(run_id).write_bytes(figure_bytes(figure, artifact_file, save_kwargs), artifact_file)
 
-    def log_image(self, run_id: str, image: Any, artifact_file: str) -> None:
-        """Save a PIL image or numpy array as an image file."""
-        from ._media import image_bytes
+    def log_image(self, run_id: str, image: Any, artifact_file: str | None = None, key: str | None = None,
+                  step: int | None = None, timestamp: int | None = None,
+                  synchronous: bool | None = None) -> None:
+        """Save an image, as MLflow does: either one file (``artifact_file``), or one point of an image
+        series (``key``, ``step``, ``timestamp``) stored as MLflow stores it (see ``_media``).
 
-        self._artifacts(run_id).write_bytes(image_bytes(image, artifact_file), artifact_file)
+        Args:
+            run_id: The run.
+            image: A numpy array, a PIL image or an :class:`~lite_tracker.Image`.
+            artifact_file: Where to save a single image, e.g. ``"images/sample.png"``.
+            key: The series name (letters, digits, ``_ - . /`` and space).
+            step: The series step (default 0).
+            timestamp: Milliseconds since the epoch (default now).
+            synchronous: Accepted for MLflow compatibility; the files are written before the call returns.
+
+        Raises:
+            TypeError: ``artifact_file`` together with ``key``/``step``/``timestamp``, or neither
+                ``artifact_file`` nor ``key`` (MLflow's errors), or an unsupported image type.
+        """
+        from ._media import image_bytes, series_files
+
+        if artifact_file is not None and any(arg is not None for arg in (key, step, timestamp)):
+            raise TypeError(
+                "The `artifact_file` parameter cannot be used in conjunction with `key`, `step`, or `timestamp` "
+                "parameters. Please ensure that `artifact_file` is specified alone, without any of these "
+                "conflicting parameters."
+            )
+        if artifact_file is None and key is None:
+            raise TypeError(
+                "Invalid arguments: Please specify exactly one of `artifact_file` or `key`. Use `key` to log "
+                "dynamic image charts or `artifact_file` for saving static images."
+            )
+        repo = self._artifacts(run_id)
+        if artifact_file is not None:
+            repo.write_bytes(image_bytes(image, artifact_file), artifact_file)
+            return
+        st = v.validate_step(step, "image")
+        ts = _now_ms() if timestamp is None else v.validate_int(timestamp, "timestamp", "image", 0)
+        for path, data in series_files(image, key, st, ts):  # type: ignore[arg-type]
+            repo.write_bytes(data, path)
+        self.set_tag(run_id, "mlflow.loggedImages", True)
+
+    def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
+        """Save a dict of columns or a pandas DataFrame as a JSON table artifact, as MLflow's
+        ``log_table``; rows logged again to the same file are appended to it.
+
+        Raises:
+            InvalidParameterValue: ``artifact_file`` does not end in ``.json``, or ``data`` is neither a
+                dict nor a DataFrame.
+        """
+        import pandas as pd
+
+        if not isinstance(artifact_file, str) or not artifact_file.endswith(".json"):
+            raise InvalidParameterValue(f"Table artifact_file must end with .json, got {artifact_file!r}.")
+        if isinstance(data, dict):
+            data = pd.DataFrame.from_dict(data)
+        elif not isinstance(data, pd.DataFrame):
+            raise InvalidParameterValue(f"data must be a dict or a pandas DataFrame, got {type(data).__name__}.")
+        logged = json.loads(self.get_run(run_id).data.tags.get(_LOGGED_ARTIFACTS, "[]"))
+        entry = {"path": artifact_file, "type": "table"}
+        if entry in logged:
+            data = pd.concat([self._read_table(run_id, artifact_file), data], ignore_index=True)
+        self.log_text(run_id, data.to_json(orient="split", index=False, date_format="iso"), artifact_file)
+        if entry not in logged:
+            self.set_tag(run_id, _LOGGED_ARTIFACTS, json.dumps([*logged, entry]))
+
+    def _read_table(self, run_id: str, artifact_file: str) -> pd.DataFrame:
+        import pandas as pd
+
+        with tempfile.TemporaryDirectory() as tmp:
+            local = self.download_artifacts(run_id, artifact_file, tmp)
+            return pd.read_json(local, orient="split")
+
+    def load_table(self, experiment_id: str, artifact_file: str, run_ids: list[str] | None = None,
+                   extra_columns: list[str] | None = None) -> pd.DataFrame:
+        """The table ``artifact_file`` logged by :meth:`log_table`, from ``run_ids`` (default: every run
+        of the experiment that logged it), concatenated; ``extra_columns`` such as ``["run_id"]`` add
+        run attributes as columns.
+
+        Raises:
+            LiteTrackerException: RESOURCE_DOES_NOT_EXIST when no run has that table.
+        """
+        import pandas as pd
+
+        if run_ids is None:
+            runs = self.search_runs([experiment_id], max_results=50_000)
+            entry = {"path": artifact_file, "type": "table"}
+            run_ids = [r.info.run_id for r in runs
+                       if entry in json.loads(r.data.tags.get(_LOGGED_ARTIFACTS, "[]"))]
+        frames = []
+        for rid in run_ids:
+            try:
+                frame = self._read_table(rid, artifact_file)
+            except ResourceNotFound:
+                continue
+            for column in extra_columns or ():
+                info = self.get_run(rid).info
+                if not hasattr(info, column):
+                    raise InvalidParameterValue(f"Unknown extra column {column!r}: use a run attribute such as run_id.")
+                frame[column] = getattr(info, column)
+            frames.append(frame)
+        if not frames:
+            raise ResourceNotFound("No runs found with the corresponding table artifact.")
+        return pd.concat(frames, ignore_index=True)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         """Files and folders directly under ``path`` in the run's artifacts."""
@@ -615,6 +857,44 @@ class MlflowClient(RegistryClient):
         q = compile_search_runs(ids, filter_string, _stages(run_view_type), order_by, limit, 0)
         with self._read().session() as con:
             return runs_table(con, q)
+
+    def get_experiment_run_stats(self, experiment_ids: Sequence[str]) -> dict[str, tuple[int, int | None]]:
+        """Per experiment, the number of active runs and the last activity (the latest run start or end
+        time, ms); experiments without runs are left out. One query, for overview pages.
+
+        Example:
+            >>> client.get_experiment_run_stats(["0"])  # doctest: +SKIP
+            {'0': (24, 1764600000000)}
+        """
+        ids = [v.validate_experiment_id(i) for i in experiment_ids]
+        rows = self._read().rows(
+            "SELECT experiment_id, count(*), max(greatest(start_time, coalesce(end_time, start_time))) FROM runs "
+            "WHERE experiment_id IN (SELECT unnest(?)) AND lifecycle_stage = 'active' GROUP BY experiment_id", [ids])
+        return {r[0]: (int(r[1]), r[2]) for r in rows}
+
+    def get_run_columns(self, experiment_ids: Sequence[str]) -> dict[str, Any]:
+        """The keys logged by the runs of some experiments, for choosing table columns: ``{"metrics":
+        {key: (min, max)}, "params": [key, ...], "tags": [key, ...]}`` (metric ranges over latest values).
+
+        Example:
+            >>> client.get_run_columns(["0"])["metrics"]  # doctest: +SKIP
+            {'loss': (0.1, 0.9)}
+        """
+        ids = [v.validate_experiment_id(i) for i in experiment_ids]
+        rows = self._read().rows(
+            "WITH r AS (SELECT run_id FROM runs WHERE experiment_id IN (SELECT unnest(?))) "
+            "SELECT 'metrics', key, min(value) FILTER (WHERE isfinite(value)), "
+            "max(value) FILTER (WHERE isfinite(value)) FROM latest_metrics WHERE run_id IN (SELECT run_id FROM r) "
+            "GROUP BY key UNION ALL SELECT DISTINCT 'params', key, NULL, NULL FROM params "
+            "WHERE run_id IN (SELECT run_id FROM r) UNION ALL SELECT DISTINCT 'tags', key, NULL, NULL FROM tags "
+            "WHERE run_id IN (SELECT run_id FROM r) ORDER BY 1, 2", [ids])
+        out: dict[str, Any] = {"metrics": {}, "params": [], "tags": []}
+        for kind, key, low, high in rows:
+            if kind == "metrics":
+                out["metrics"][key] = (low, high)
+            else:
+                out[kind].append(key)
+        return out
 
 
 def _stages(view_type: int) -> tuple[str, ...]:

@@ -17,13 +17,15 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..entities import Experiment, Param, Run, RunTag, ViewType
-from ..entities.model_registry import ModelVersion
+from ..entities import DatasetInput, Experiment, InputTag, PagedList, Param, Run, RunTag, ViewType
+from ..entities.model_registry import ModelVersion, RegisteredModel
 from ..errors import InvalidParameterValue, LiteTrackerException
-from ..settings import TRACKING_URI_ENV, current_user
+from ..settings import TRACKING_URI_ENV, current_user, store_path_from_uri
 from ..store.sandbox import DEFAULT_TIMEOUT
+from . import _system_metrics
+from ._context import library_tags, source_tags
 from ._state import state
-from .client import MlflowClient, flush_all
+from .client import MlflowClient, RunOperations, flush_all, logging_result
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,7 +41,7 @@ class ActiveRun(Run):
     """
 
     def __init__(self, run: Run) -> None:
-        super().__init__(run.info, run.data)
+        super().__init__(run.info, run.data, run.inputs)
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -59,17 +61,19 @@ class ActiveRun(Run):
 
 # The active-run stack: a ContextVar, so each thread and asyncio task has its own.
 active_runs: ContextVar[tuple[ActiveRun, ...]] = ContextVar("lite_tracker_active_runs", default=())
+# The run this thread (or task) ended last, for last_active_run().
+last_run_id: ContextVar[str | None] = ContextVar("lite_tracker_last_run_id", default=None)
 
 
 def _end_started_runs(status: str) -> None:
     """End every run the fluent API started and did not end yet (at exit or on a signal)."""
     for run_id, client in reversed(list(state.started.items())):
+        _system_metrics.stop_monitor(run_id)
         try:
             client.set_terminated(run_id, status)
         except Exception as e:  # the process is going down: report, go on with the others
             log.error("lite_tracker: could not end run %s: %s", run_id, e)
         state.started.pop(run_id, None)
-        state.last_run_id = run_id
     active_runs.set(())
 
 
@@ -118,18 +122,45 @@ def _client() -> MlflowClient:
 def set_tracking_uri(uri: str | Path) -> None:
     """Use the store at ``uri`` (a ``.duckdb`` path, a folder, or a ``file:``/``duckdb:`` URI).
 
+    Subprocesses started afterwards use the same store (through ``LITE_TRACKER_URI``, as MLflow does
+    through ``MLFLOW_TRACKING_URI``), and :func:`get_tracking_uri` returns ``uri`` as given.
+
     Example:
         >>> set_tracking_uri("runs/lite_tracker.duckdb")  # doctest: +SKIP
     """
     client = MlflowClient(str(uri))  # validates and opens the store now: errors surface here
     os.environ[TRACKING_URI_ENV] = client.tracking_uri  # seen by new clients and subprocesses, as in MLflow
     state.client = client
+    state.tracking_uri = str(uri)
     state.experiment_id = None
 
 
 def get_tracking_uri() -> str:
-    """The path of the store the fluent API uses."""
-    return _client().tracking_uri
+    """The tracking URI as given to :func:`set_tracking_uri`, else the path of the store in use."""
+    return state.tracking_uri or _client().tracking_uri
+
+
+def set_registry_uri(uri: str) -> None:
+    """Accept MLflow's registry URI when it names the tracking store: lite_tracker keeps the model
+    registry inside the tracking store.
+
+    Raises:
+        InvalidParameterValue: ``uri`` names another store, a server or a database; use
+            :func:`set_tracking_uri` to move both.
+    """
+    wanted = store_path_from_uri(str(uri))
+    current = Path(_client().tracking_uri)
+    if wanted != current:
+        raise InvalidParameterValue(
+            f"Registry URI {uri!r} names another store than the tracking store {str(current)!r}: lite_tracker "
+            "keeps the model registry in the tracking store. Call set_tracking_uri() to use another store."
+        )
+    state.registry_uri = str(uri)
+
+
+def get_registry_uri() -> str:
+    """The registry URI given to :func:`set_registry_uri`, else the tracking URI (the same store)."""
+    return state.registry_uri or get_tracking_uri()
 
 
 def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
@@ -157,6 +188,19 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
         )
     state.experiment_id = exp.experiment_id
     return exp
+
+
+def set_experiment_tag(key: str, value: Any) -> None:
+    """Set a tag on the active experiment (as chosen by :func:`set_experiment`, else the default)."""
+    _client().set_experiment_tag(_active_experiment_id(), key, value)
+
+
+def set_experiment_tags(tags: dict[str, Any]) -> None:
+    """Set several tags on the active experiment."""
+    if not isinstance(tags, dict):
+        raise InvalidParameterValue(f"tags must be a dict, got {type(tags).__name__}.")
+    for key, value in tags.items():
+        set_experiment_tag(key, value)
 
 
 def create_experiment(name: str, artifact_location: str | None = None, tags: dict[str, Any] | None = None) -> str:
@@ -209,6 +253,10 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
               description: str | None = None, log_system_metrics: bool | None = None) -> ActiveRun:
     """Start a run (or resume ``run_id``) and make it active; use it as a context manager.
 
+    ``log_system_metrics=True`` samples CPU, memory, disk, network (and GPU) use in a background thread
+    until the run ends; None follows ``enable_system_metrics_logging()`` /
+    ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING``.
+
     Example:
         >>> with start_run(run_name="baseline") as run:  # doctest: +SKIP
         ...     log_param("lr", 0.01)
@@ -220,14 +268,26 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
             "current run with lite_tracker.end_run(). To start a nested run, call start_run with nested=True",
             "INVALID_STATE",
         )
+    system_metrics = _system_metrics.enabled_by_env() if log_system_metrics is None else bool(log_system_metrics)
+    if system_metrics:
+        _system_metrics.check_available()
     client = _client()
-    parent = parent_run_id or (stack[-1].info.run_id if nested and stack else None)
+    parent = parent_run_id
+    if nested and not parent:  # the active run, else (as in MLflow) the run MLFLOW_RUN_ID names
+        parent = stack[-1].info.run_id if stack else os.environ.get("MLFLOW_RUN_ID") or None
     extra = dict(tags or {})
     if parent:
         extra["mlflow.parentRunId"] = parent
     if description is not None:
+        if "mlflow.note.content" in extra:
+            raise InvalidParameterValue(
+                "Description is already set via the tag mlflow.note.content in tags.Remove the key "
+                "mlflow.note.content from the tags or omit the description."
+            )
         extra["mlflow.note.content"] = description
-    run_id = run_id or os.environ.get("MLFLOW_RUN_ID") or None
+    if not run_id and not nested and os.environ.get("MLFLOW_RUN_ID"):
+        # As MLflow: the environment's run is resumed once (a nested run becomes its child instead).
+        run_id = os.environ.pop("MLFLOW_RUN_ID")
     if run_id:
         existing = client.get_run(run_id)
         if existing.info.lifecycle_stage != "active":
@@ -247,6 +307,8 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
     _install_hooks()
     state.started[run.info.run_id] = client
     active_runs.set(stack + (active,))
+    if system_metrics:
+        _system_metrics.start_monitor(client, run.info.run_id)
     return active
 
 
@@ -258,8 +320,9 @@ def end_run(status: str = "FINISHED") -> None:
     run = stack[-1]
     active_runs.set(stack[:-1])
     client = state.started.pop(run.info.run_id, None) or _client()
+    _system_metrics.stop_monitor(run.info.run_id)
     client.set_terminated(run.info.run_id, status)
-    state.last_run_id = run.info.run_id
+    last_run_id.set(run.info.run_id)
 
 
 def active_run() -> ActiveRun | None:
@@ -269,9 +332,9 @@ def active_run() -> ActiveRun | None:
 
 
 def last_active_run() -> Run | None:
-    """The active run, or else the run most recently ended in this process (fetched fresh)."""
+    """The active run of this thread, or else the run this thread ended last (fetched fresh)."""
     current = active_run()
-    run_id = current.info.run_id if current else state.last_run_id
+    run_id = current.info.run_id if current else last_run_id.get()
     return _client().get_run(run_id) if run_id else None
 
 
@@ -287,6 +350,11 @@ def get_run(run_id: str) -> Run:
     return _client().get_run(run_id)
 
 
+def get_parent_run(run_id: str) -> Run | None:
+    """The parent of a nested run (its ``mlflow.parentRunId`` tag), or None for a top-level run."""
+    return _client().get_parent_run(run_id)
+
+
 def delete_run(run_id: str) -> None:
     """Soft-delete a run."""
     _client().delete_run(run_id)
@@ -296,7 +364,7 @@ def delete_run(run_id: str) -> None:
 
 def log_metric(key: str, value: float, step: int | None = None, synchronous: bool | None = None,
                timestamp: int | None = None, run_id: str | None = None, model_id: str | None = None,
-               dataset: Any = None) -> None:
+               dataset: Any = None) -> RunOperations | None:
     """Log one metric point to the active run (started if there is none).
 
     Takes MLflow 3's keywords; ``model_id`` and ``dataset`` (which link the point to a logged model or
@@ -309,13 +377,13 @@ def log_metric(key: str, value: float, step: int | None = None, synchronous: boo
     """
     stack = active_runs.get()
     rid = run_id or (stack[-1].info.run_id if stack else _run_id())
-    _client().log_metric(rid, key, value, timestamp, step, synchronous)
+    return _client().log_metric(rid, key, value, timestamp, step, synchronous)
 
 
 def log_metrics(metrics: dict[str, float], step: int | None = None, synchronous: bool | None = None,
                 run_id: str | None = None, timestamp: int | None = None, model_id: str | None = None,
-                dataset: Any = None) -> None:
-    """Log several metrics at one step.
+                dataset: Any = None) -> RunOperations | None:
+    """Log several metrics at one step (a :class:`RunOperations` with ``synchronous=False``).
 
     ``model_id`` and ``dataset`` are MLflow 3 keywords accepted and not recorded (see :func:`log_metric`);
     any other keyword raises ``TypeError``.
@@ -324,8 +392,7 @@ def log_metrics(metrics: dict[str, float], step: int | None = None, synchronous:
     rid = run_id or (stack[-1].info.run_id if stack else _run_id())
     client = _client()
     client.log_metrics_dict(rid, metrics, step, timestamp)
-    if synchronous:
-        client.flush()
+    return logging_result(client, synchronous)
 
 
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
@@ -333,24 +400,31 @@ def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
     return _client().log_param(_run_id(), key, value, synchronous)
 
 
-def log_params(params: dict[str, Any], synchronous: bool | None = None, run_id: str | None = None) -> None:
+def log_params(params: dict[str, Any], synchronous: bool | None = None,
+               run_id: str | None = None) -> RunOperations | None:
     """Log several params at once (validated together)."""
     if not isinstance(params, dict):
         raise InvalidParameterValue(f"params must be a dict, got {type(params).__name__}.")
-    _client().log_batch(_run_id(run_id), params=[Param(k, val) for k, val in params.items()],
-                        synchronous=synchronous)
+    return _client().log_batch(_run_id(run_id), params=[Param(k, val) for k, val in params.items()],
+                               synchronous=synchronous)
 
 
-def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
+def set_tag(key: str, value: Any, synchronous: bool | None = None) -> RunOperations | None:
     """Set a tag on the active run."""
-    _client().set_tag(_run_id(), key, value, synchronous)
+    return _client().set_tag(_run_id(), key, value, synchronous)
 
 
-def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> None:
+def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> RunOperations | None:
     """Set several tags on the active run."""
     if not isinstance(tags, dict):
         raise InvalidParameterValue(f"tags must be a dict, got {type(tags).__name__}.")
-    _client().log_batch(_run_id(), tags=[RunTag(k, val) for k, val in tags.items()], synchronous=synchronous)
+    return _client().log_batch(_run_id(), tags=[RunTag(k, val) for k, val in tags.items()],
+                               synchronous=synchronous)
+
+
+def flush_async_logging() -> None:
+    """Wait until everything logged so far (with ``synchronous=False`` or not) is durable."""
+    flush_all()
 
 
 def delete_tag(key: str) -> None:
@@ -359,7 +433,7 @@ def delete_tag(key: str) -> None:
 
 
 def log_artifact(local_path: str, artifact_path: str | None = None, run_id: str | None = None) -> None:
-    """Copy a local file into the active run's artifacts."""
+    """Copy a local file, or a folder with its contents, into the active run's artifacts."""
     _client().log_artifact(_run_id(run_id), local_path, artifact_path)
 
 
@@ -379,28 +453,36 @@ def log_dict(dictionary: Any, artifact_file: str, run_id: str | None = None) -> 
 
 
 def log_figure(figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None) -> None:
-    """Save a matplotlib or plotly figure as an artifact file."""
-    _client().log_figure(_run_id(), figure, artifact_file)
+    """Save a matplotlib or plotly figure as an artifact file (``save_kwargs`` go to its save method)."""
+    _client().log_figure(_run_id(), figure, artifact_file, save_kwargs=save_kwargs)
 
 
 def log_image(image: Any, artifact_file: str | None = None, key: str | None = None, step: int | None = None,
               timestamp: int | None = None, synchronous: bool | None = False) -> None:
-    """Save a PIL image or numpy array as an image artifact.
+    """Log an image to the active run, as MLflow does: ``log_image(image, "dir/x.png")`` saves one
+    file; ``log_image(image, key="samples", step=3)`` adds a point to an image series, stored as
+    MLflow stores it (a PNG plus a WebP thumbnail under ``images/``).
 
-    Takes MLflow 3's keywords. MLflow's image series (``key`` with ``step``/``timestamp``) are not
-    supported: passing ``key`` raises ``InvalidParameterValue`` asking for ``artifact_file``, and, as in
-    MLflow, ``step``/``timestamp`` cannot go with ``artifact_file``. ``synchronous`` is accepted and
-    ignored (the file is written before the call returns). Any other keyword raises ``TypeError``.
+    ``image`` is a numpy array, a PIL image or an :class:`~lite_tracker.Image`. ``artifact_file`` cannot
+    go with ``key``/``step``/``timestamp`` and one of ``artifact_file``/``key`` is needed (``TypeError``,
+    as in MLflow). ``synchronous`` is accepted; the files are written before the call returns.
+
+    Example:
+        >>> log_image(np.zeros((8, 8, 3), dtype=np.uint8), key="samples", step=1)  # doctest: +SKIP
     """
-    if key is not None:
-        raise InvalidParameterValue(
-            "log_image(key=...) image series are not supported; pass artifact_file, e.g. 'images/sample.png'."
-        )
-    if step is not None or timestamp is not None:
-        raise InvalidParameterValue("log_image: step and timestamp go with key, not with artifact_file.")
-    if not artifact_file:
-        raise InvalidParameterValue("log_image needs artifact_file, e.g. 'images/sample.png'.")
-    _client().log_image(_run_id(), image, artifact_file)
+    _client().log_image(_run_id(), image, artifact_file, key, step, timestamp, synchronous)
+
+
+def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> None:
+    """Log a dict of columns or a pandas DataFrame as a JSON table (appended to an existing one)."""
+    _client().log_table(_run_id(run_id), data, artifact_file)
+
+
+def load_table(artifact_file: str, run_ids: list[str] | None = None,
+               extra_columns: list[str] | None = None) -> pd.DataFrame:
+    """The table ``artifact_file`` of ``run_ids`` (default: the active experiment's runs that logged it)
+    as one DataFrame; ``extra_columns=["run_id"]`` adds the run id of each row."""
+    return _client().load_table(_active_experiment_id(), artifact_file, run_ids, extra_columns)
 
 
 def get_artifact_uri(artifact_path: str | None = None) -> str:
@@ -417,6 +499,38 @@ def get_artifact_uri(artifact_path: str | None = None) -> str:
 def flush() -> None:
     """Make everything logged so far in this process durable (all stores)."""
     flush_all()
+
+
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+
+
+def log_input(dataset: Any = None, context: str | None = None, tags: dict[str, str] | None = None,
+              model: Any = None) -> None:
+    """Record that the active run (started if none) used ``dataset``, as MLflow's ``log_input``.
+
+    Args:
+        dataset: A dataset from :mod:`lite_tracker.data` (``from_pandas``, ``from_numpy``).
+        context: What the run used it for (``"training"``, ``"eval"``...), stored as the input tag
+            ``mlflow.data.context`` and searchable as ``datasets.context``.
+        tags: More input tags.
+        model: MLflow 3's logged-model input; not supported (lite_tracker has no logged models).
+
+    Example:
+        >>> ds = lite_tracker.data.from_pandas(df, source="data/iris.csv", name="iris")  # doctest: +SKIP
+        >>> lite_tracker.log_input(ds, context="training")  # doctest: +SKIP
+    """
+    if model is not None:
+        raise InvalidParameterValue("log_input(model=...) is not supported: lite_tracker has no logged-model "
+                                    "entities. Log models with lite_tracker.<flavor>.log_model.")
+    to_entity = getattr(dataset, "_to_mlflow_entity", None)
+    if to_entity is None:
+        raise InvalidParameterValue(
+            "log_input needs a dataset from lite_tracker.data (from_pandas, from_numpy), "
+            f"got {type(dataset).__name__}.")
+    input_tags = [InputTag(k, v) for k, v in (tags or {}).items()]
+    if context is not None:
+        input_tags.append(InputTag(DATASET_CONTEXT_TAG, context))
+    _client().log_inputs(_run_id(), [DatasetInput(to_entity(), input_tags)])
 
 
 # ---------------------------------------------------------------- search
@@ -448,7 +562,7 @@ def search_runs(experiment_ids: list[str] | None = None, filter_string: str = ""
             token = page.token
             if token is None:
                 break
-        return out
+        return PagedList(out, None)  # a list that renders as a table in notebooks
     if output_format != "pandas":
         raise InvalidParameterValue(f"Unsupported output format {output_format!r}: use 'pandas' or 'list'.")
     table = client.search_runs_arrow(ids, filter_string, run_view_type, max_results, order_by)
@@ -480,13 +594,6 @@ def sql(query: str, params: list[Any] | None = None, output_format: str = "panda
 
 
 def _to_pandas(table: Any) -> pd.DataFrame:
-    try:
-        import pandas  # noqa: F401
-    except ImportError as e:
-        raise LiteTrackerException(
-            "search_runs(output_format='pandas') needs pandas: `pip install 'lite-tracker[pandas]'`, or pass "
-            "output_format='list'.", "INVALID_PARAMETER_VALUE"
-        ) from e
     return table.to_pandas()
 
 
@@ -518,55 +625,52 @@ def register_model(model_uri: str, name: str, await_registration_for: int = 300,
     return client.create_model_version(name, model_uri, tags=tags)
 
 
+def _all_pages(fetch: Callable[[int, str | None], PagedList[Any]], max_results: int | None,
+               page_size: int) -> list[Any]:
+    """Pages of ``fetch(max_results, page_token)`` until the last page or ``max_results`` items."""
+    out: list[Any] = []
+    token = None
+    while max_results is None or len(out) < max_results:
+        page = fetch(page_size if max_results is None else min(page_size, max_results - len(out)), token)
+        out.extend(page)
+        token = page.token
+        if token is None:
+            break
+    return out
+
+
+def search_registered_models(max_results: int | None = None, filter_string: str | None = None,
+                             order_by: list[str] | None = None) -> list[RegisteredModel]:
+    """Every registered model matching the filter (all pages), as MLflow's fluent function."""
+    client = _client()
+    return _all_pages(lambda n, token: client.search_registered_models(filter_string, n, order_by, token),
+                      max_results, 1000)
+
+
+def search_model_versions(max_results: int | None = None, filter_string: str | None = None,
+                          order_by: list[str] | None = None) -> list[ModelVersion]:
+    """Every model version matching the filter (all pages, newest first by default)."""
+    client = _client()
+    return _all_pages(lambda n, token: client.search_model_versions(filter_string, n, order_by, token),
+                      max_results, 10_000)
+
+
+def set_model_version_tag(name: str, version: int | str | None = None, key: str | None = None,
+                          value: Any = None) -> None:
+    """Set a tag on a model version."""
+    _client().set_model_version_tag(name, version, key, value)
+
+
 # ---------------------------------------------------------------- system tags
 
 _system_tags_cache: dict[str, str] | None = None
 
 
 def _system_tags() -> dict[str, str]:
-    """MLflow's standard tags: user, source name and type, git commit when inside a checkout."""
+    """MLflow's standard tags: user, source name and type, git commit, branch, dirty flag and remote when
+    inside a checkout, Python and key library versions (see ``_context``; read once per process)."""
     global _system_tags_cache
     if _system_tags_cache is None:
-        source_type = "NOTEBOOK" if "ipykernel" in sys.modules else "LOCAL"
-        tags = {"mlflow.user": current_user(), "mlflow.source.type": source_type}
-        main = sys.argv[0] if sys.argv and sys.argv[0] else ""
-        source = Path(main).absolute() if main and main != "-c" and Path(main).exists() else None
-        tags["mlflow.source.name"] = str(source) if source else (main or "<console>")
-        commit = _git_commit(source.parent if source else Path.cwd())
-        if commit:
-            tags["mlflow.source.git.commit"] = commit
-        _system_tags_cache = tags
-    return dict(_system_tags_cache)
-
-
-def _git_commit(start: Path) -> str | None:
-    """The HEAD commit of the git checkout containing ``start`` (read from files, no git binary)."""
-    for folder in (start, *start.parents):
-        git = folder / ".git"
-        if git.is_file():  # worktree or submodule: "gitdir: <path>"
-            text = git.read_text().strip()
-            if not text.startswith("gitdir:"):
-                return None
-            git = (folder / text[7:].strip()).resolve()
-        if not git.is_dir():
-            continue
-        try:
-            head = (git / "HEAD").read_text().strip()
-        except OSError:
-            return None
-        if not head.startswith("ref:"):
-            return head or None
-        ref = head[4:].strip()
-        common = git / "commondir"
-        roots = [git] + ([(git / common.read_text().strip()).resolve()] if common.is_file() else [])
-        for root in roots:
-            if (root / ref).is_file():
-                return (root / ref).read_text().strip() or None
-            packed = root / "packed-refs"
-            if packed.is_file():
-                for line in packed.read_text().splitlines():
-                    if line.endswith(" " + ref):
-                        return line.split(" ", 1)[0]
-        return None
-    return None
+        _system_tags_cache = {"mlflow.user": current_user(), **source_tags()}
+    return {**_system_tags_cache, **library_tags()}
 

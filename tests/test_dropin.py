@@ -1,0 +1,404 @@
+"""The MLflow calls people use every day exist, with MLflow's names, defaults, results and errors.
+
+Each test states the MLflow behaviour it checks (from MLflow's documentation and API reference).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image as PILImage
+
+import lite_tracker
+import lite_tracker as mlflow
+from lite_tracker import MlflowClient
+from lite_tracker.entities import Metric, Param, RunInfo, RunTag
+from lite_tracker.entities.model_registry import RegisteredModel
+from lite_tracker.errors import InvalidParameterValue, LiteTrackerException, NotSupported, ResourceNotFound
+from lite_tracker.settings import TrackingUriIgnoredWarning
+
+# ------------------------------------------------------------------ experiments and runs
+
+
+def test_set_experiment_tags_tag_the_active_experiment(fluent) -> None:  # type: ignore[no-untyped-def]
+    exp = mlflow.set_experiment("tagged")
+    mlflow.set_experiment_tag("release", "2.2")
+    mlflow.set_experiment_tags({"team": "ml", "stage": 3})
+    assert mlflow.get_experiment(exp.experiment_id).tags == {"release": "2.2", "team": "ml", "stage": "3"}
+
+
+def test_get_parent_run(fluent) -> None:  # type: ignore[no-untyped-def]
+    with mlflow.start_run() as parent:
+        with mlflow.start_run(nested=True) as child:
+            pass
+    assert mlflow.get_parent_run(child.info.run_id).info.run_id == parent.info.run_id
+    assert mlflow.get_parent_run(parent.info.run_id) is None
+    assert MlflowClient().get_parent_run(child.info.run_id).info.run_id == parent.info.run_id
+
+
+def test_nested_start_run_under_mlflow_run_id_creates_a_child(fluent, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    outer = MlflowClient().create_run("0")
+    monkeypatch.setenv("MLFLOW_RUN_ID", outer.info.run_id)
+    with mlflow.start_run() as resumed:
+        assert resumed.info.run_id == outer.info.run_id
+        with mlflow.start_run(nested=True) as child:
+            assert child.info.run_id != outer.info.run_id
+    assert mlflow.get_parent_run(child.info.run_id).info.run_id == outer.info.run_id
+    assert "MLFLOW_RUN_ID" not in os.environ  # resumed once, as MLflow does
+
+
+def test_nested_start_run_in_a_process_given_mlflow_run_id(fluent, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    outer = MlflowClient().create_run("0")
+    monkeypatch.setenv("MLFLOW_RUN_ID", outer.info.run_id)
+    with mlflow.start_run(nested=True) as child:
+        assert child.info.run_id != outer.info.run_id
+    assert mlflow.get_parent_run(child.info.run_id).info.run_id == outer.info.run_id
+
+
+def test_last_active_run_is_per_thread(fluent) -> None:  # type: ignore[no-untyped-def]
+    with mlflow.start_run() as main_run:
+        pass
+    seen: dict[str, object] = {}
+
+    def other() -> None:
+        seen["before"] = mlflow.last_active_run()
+        with mlflow.start_run() as run:
+            pass
+        seen["own"] = (run.info.run_id, mlflow.last_active_run().info.run_id)
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join(60)
+    assert not t.is_alive()
+    assert seen["before"] is None
+    own, last = seen["own"]  # type: ignore[misc]
+    assert own == last
+    assert mlflow.last_active_run().info.run_id == main_run.info.run_id
+
+
+def test_description_and_note_tag_conflict_is_mlflows_error(fluent) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(LiteTrackerException, match="Description is already set via the tag mlflow.note.content") as e:
+        mlflow.start_run(description="a", tags={"mlflow.note.content": "b"})
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert mlflow.active_run() is None
+
+
+def test_set_experiment_by_unknown_id(fluent) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ResourceNotFound) as e:
+        mlflow.set_experiment(experiment_id="123456789")
+    assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_max_results_none_is_mlflows_error(client: MlflowClient) -> None:
+    with pytest.raises(InvalidParameterValue, match="Invalid value None for parameter 'max_results' supplied. "
+                                                    "It must be a positive integer"):
+        client.search_runs(["0"], max_results=None)  # type: ignore[arg-type]
+    assert len(client.search_experiments(max_results=None)) == 1  # None means every experiment there
+
+
+def test_negative_end_time_is_refused_and_the_run_stays_open(client: MlflowClient) -> None:
+    rid = client.create_run("0").info.run_id
+    with pytest.raises(InvalidParameterValue, match="end_time") as e:
+        client.set_terminated(rid, end_time=-5)
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert client.get_run(rid).info.status == "RUNNING"
+
+
+def test_search_runs_of_unknown_experiment_names_is_empty(fluent) -> None:  # type: ignore[no-untyped-def]
+    with mlflow.start_run():
+        pass
+    assert mlflow.search_runs(experiment_names=["no-such-experiment"]).empty
+    assert mlflow.search_runs(experiment_names=["no-such-experiment"], output_format="list") == []
+
+
+# ------------------------------------------------------------------ logging
+
+
+def test_same_metric_point_twice_is_stored_once(client: MlflowClient) -> None:
+    rid = client.create_run("0").info.run_id
+    client.log_batch(rid, metrics=[Metric("m", 1.0, 5, 1), Metric("m", 1.0, 5, 1), Metric("m", 2.0, 5, 1)])
+    client.flush()
+    client._store.compact()
+    client.log_metric(rid, "m", 1.0, 5, 1)  # again, after the first copy was compacted
+    client.log_metric(rid, "m", float("nan"), 6, 1)
+    client.log_metric(rid, "m", float("nan"), 6, 1)
+    history = client.get_metric_history(rid, "m")
+    assert [(p.value, p.timestamp, p.step) for p in history[:2]] == [(1.0, 5, 1), (2.0, 5, 1)]
+    assert len(history) == 3 and np.isnan(history[2].value)
+    bulk = client.get_metric_history_bulk([rid], ["m"])
+    assert bulk.num_rows == 3
+
+
+def test_log_batch_repeated_tag_keeps_the_last_value(client: MlflowClient) -> None:
+    rid = client.create_run("0").info.run_id
+    client.log_batch(rid, tags=[RunTag("a", "1"), RunTag("a", "2"), RunTag("b", "x"), RunTag("a", "3")])
+    assert client.get_run(rid).data.tags["a"] == "3"
+
+
+def test_synchronous_false_returns_run_operations(fluent) -> None:  # type: ignore[no-untyped-def]
+    with mlflow.start_run() as run:
+        ops = [mlflow.log_metric("m", 1.0, synchronous=False), mlflow.log_metrics({"n": 2.0}, synchronous=False),
+               mlflow.log_param("p", 1, synchronous=False), mlflow.log_params({"q": 2}, synchronous=False),
+               mlflow.set_tag("t", 1, synchronous=False), mlflow.set_tags({"u": 2}, synchronous=False)]
+        for op in ops:
+            assert isinstance(op, mlflow.RunOperations)
+            op.wait()
+        assert mlflow.log_param("r", 5) == 5
+        assert mlflow.log_metric("m", 2.0) is None
+        mlflow.flush_async_logging()
+    data = mlflow.get_run(run.info.run_id).data
+    assert (data.metrics, data.params) == ({"m": 2.0, "n": 2.0}, {"p": "1", "q": "2", "r": "5"})
+
+
+def test_set_tracking_uri_is_returned_as_given_and_reaches_subprocesses(tmp_path: Path) -> None:
+    mlflow.set_tracking_uri("relative/store.duckdb")
+    assert mlflow.get_tracking_uri() == "relative/store.duckdb"
+    with mlflow.start_run() as run:
+        pass
+    code = ("import lite_tracker as mlflow; "
+            "print(mlflow.MlflowClient().get_run(" + repr(run.info.run_id) + ").info.status)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd="/", check=True).stdout
+    assert out.strip() == "FINISHED"
+
+
+def test_registry_uri_is_the_tracking_store(fluent, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert mlflow.get_registry_uri() == mlflow.get_tracking_uri()
+    mlflow.set_registry_uri(mlflow.get_tracking_uri())
+    with pytest.raises(InvalidParameterValue, match="keeps the model registry in the tracking store"):
+        mlflow.set_registry_uri(str(tmp_path / "other.duckdb"))
+
+
+# ------------------------------------------------------------------ artifacts
+
+
+def test_log_artifact_of_a_folder_keeps_its_name(fluent, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "outputs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("a")
+    (folder / "sub" / "b.txt").write_text("b")
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(folder))
+        mlflow.log_artifact(str(folder), artifact_path="copy")
+    rid = run.info.run_id
+    assert {f.path for f in lite_tracker.artifacts.list_artifacts(run_id=rid)} == {"copy", "outputs"}
+    assert lite_tracker.artifacts.load_text(f"runs:/{rid}/copy/outputs/sub/b.txt") == "b"
+
+
+def test_artifacts_load_text_dict_image_and_list(fluent) -> None:  # type: ignore[no-untyped-def]
+    image = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    with mlflow.start_run() as run:
+        mlflow.log_text("hello", "notes/a.txt")
+        mlflow.log_dict({"k": [1, 2]}, "conf.json")
+        mlflow.log_dict({"k": {"nested": True}}, "conf.yaml")
+        mlflow.log_image(image, "pics/x.png")
+    base = f"runs:/{run.info.run_id}"
+    from lite_tracker import artifacts
+
+    assert artifacts.load_text(f"{base}/notes/a.txt") == "hello"
+    assert artifacts.load_dict(f"{base}/conf.json") == {"k": [1, 2]}
+    assert artifacts.load_dict(f"{base}/conf.yaml") == {"k": {"nested": True}}
+    assert "k:\n  nested: true" in artifacts.load_text(f"{base}/conf.yaml")
+    assert np.array_equal(np.asarray(artifacts.load_image(f"{base}/pics/x.png")), image)
+    assert [f.path for f in artifacts.list_artifacts(f"{base}/notes")] == ["notes/a.txt"]
+    with pytest.raises(ResourceNotFound):
+        artifacts.load_text(f"{base}/missing.txt")
+
+
+def test_image_series_is_stored_as_mlflow_stores_it(fluent) -> None:  # type: ignore[no-untyped-def]
+    image = np.random.default_rng(0).integers(0, 256, size=(300, 400, 3), dtype=np.uint8)
+    with mlflow.start_run() as run:
+        for step in range(3):
+            mlflow.log_image(image, key="val/samples", step=step, timestamp=1000 + step)
+        mlflow.log_image(mlflow.Image(image), key="val/samples", step=3)
+    rid = run.info.run_id
+    names = sorted(f.path for f in MlflowClient().list_artifacts(rid, "images"))
+    assert len(names) == 8
+    pngs = [n for n in names if n.endswith(".png")]
+    thumbs = [n for n in names if n.endswith("%compressed.webp")]
+    assert len(pngs) == len(thumbs) == 4
+    first = next(n for n in pngs if "%step%0%" in n)
+    assert first.startswith("images/val#samples%step%0%timestamp%1000%")
+    suffix = first.rsplit("%", 1)[1][:-len(".png")]
+    assert len(suffix) == 36 and suffix[0] not in "0123456789abcdef"
+    from lite_tracker import artifacts
+
+    assert np.array_equal(np.asarray(artifacts.load_image(f"runs:/{rid}/{first}")), image)
+    thumb = artifacts.load_image(f"runs:/{rid}/{first[:-len('.png')]}%compressed.webp")
+    assert max(thumb.size) == 256
+    assert mlflow.get_run(rid).data.tags["mlflow.loggedImages"] == "True"
+    with pytest.raises(ValueError, match="may only contain alphanumerics"):
+        MlflowClient().log_image(rid, image, key="bad%key")
+
+
+def test_image_class_and_array_rules() -> None:
+    img = mlflow.Image([[0, 255], [255, 0]])
+    assert img.size == (2, 2)
+    assert img.to_list() == [[0, 255], [255, 0]]
+    assert img.resize((4, 4)).to_array().shape == (4, 4)
+    mask = mlflow.Image(np.array([[True, False]]))
+    assert mask.to_list() == [[255, 0]]
+    with pytest.raises(ValueError, match=r"range \[0, 1\]"):
+        mlflow.Image(np.array([[1.5]]))
+    with pytest.raises(ValueError, match=r"range \[0, 255\]"):
+        mlflow.Image(np.array([[300]]))
+    with pytest.raises(ValueError, match="shape"):
+        mlflow.Image(np.zeros((2, 2, 2)))
+    with pytest.raises(TypeError, match="Unsupported image object type"):
+        mlflow.Image(3.5)
+
+
+def test_image_of_a_file_path(tmp_path: Path) -> None:
+    path = tmp_path / "x.png"
+    PILImage.new("RGB", (5, 3), (10, 20, 30)).save(path)
+    img = mlflow.Image(str(path))
+    assert img.size == (5, 3) and img.to_array()[0, 0].tolist() == [10, 20, 30]
+    img.save(tmp_path / "y.jpg")
+    with PILImage.open(tmp_path / "y.jpg") as saved:
+        assert saved.size == (5, 3)
+
+
+def test_log_table_appends_and_load_table_concatenates(fluent) -> None:  # type: ignore[no-untyped-def]
+    with mlflow.start_run() as a:
+        mlflow.log_table({"q": ["x", "y"], "score": [0.1, 0.2]}, "eval.json")
+        mlflow.log_table(pd.DataFrame({"q": ["z"], "score": [0.3]}), "eval.json")
+    with mlflow.start_run() as b:
+        mlflow.log_table({"q": ["w"], "score": [0.4]}, artifact_file="eval.json")
+    with mlflow.start_run():
+        pass  # a run without the table is skipped
+    one = mlflow.load_table("eval.json", run_ids=[a.info.run_id])
+    assert one["q"].tolist() == ["x", "y", "z"]
+    both = mlflow.load_table("eval.json", extra_columns=["run_id"])
+    assert sorted(zip(both["q"], both["run_id"])) == sorted(
+        [("x", a.info.run_id), ("y", a.info.run_id), ("z", a.info.run_id), ("w", b.info.run_id)])
+    with pytest.raises(ResourceNotFound, match="No runs found with the corresponding table artifact"):
+        mlflow.load_table("other.json")
+    with pytest.raises(InvalidParameterValue, match=r"\.json"):
+        mlflow.log_table({"a": [1]}, "eval.csv")
+
+
+def test_search_runs_returns_a_dataframe_on_a_plain_install(fluent) -> None:  # type: ignore[no-untyped-def]
+    with mlflow.start_run():
+        mlflow.log_metric("m", 1.0)
+    assert isinstance(mlflow.search_runs(), pd.DataFrame)
+
+
+# ------------------------------------------------------------------ registry
+
+
+def test_fluent_registry_searches_and_tags(fluent) -> None:  # type: ignore[no-untyped-def]
+    client = MlflowClient()
+    for name in ("a", "b"):
+        client.create_registered_model(name)
+        for i in range(3):
+            client.create_model_version(name, f"/models/{name}/{i}")
+    assert [m.name for m in mlflow.search_registered_models()] == ["a", "b"]
+    assert [m.name for m in mlflow.search_registered_models(filter_string="name = 'b'")] == ["b"]
+    assert len(mlflow.search_registered_models(max_results=1)) == 1
+    assert [v.version for v in mlflow.search_model_versions(filter_string="name = 'a'")] == [3, 2, 1]
+    assert len(mlflow.search_model_versions(max_results=4)) == 4
+    mlflow.set_model_version_tag("a", 2, "validated", "yes")
+    assert client.get_model_version("a", 2).tags == {"validated": "yes"}
+
+
+def test_copy_model_version(client: MlflowClient) -> None:
+    rid = client.create_run("0").info.run_id
+    client.create_registered_model("staging-m")
+    client.create_model_version("staging-m", "/models/m", run_id=rid, tags={"k": "v"}, description="d")
+    copy = client.copy_model_version("models:/staging-m/1", "prod-m")
+    assert (copy.name, copy.version, copy.run_id, copy.tags, copy.description) == ("prod-m", 1, rid, {"k": "v"}, "d")
+    assert copy.source == client.get_model_version("staging-m", 1).source
+    assert client.copy_model_version("models:/staging-m/1", "prod-m").version == 2
+
+
+def test_registry_defaults_as_mlflow(client: MlflowClient) -> None:
+    assert client.create_registered_model("m").description == ""
+    assert client.get_registered_model("m").description == ""
+    mv = client.create_model_version("m", "/x", run_id="f" * 32)  # the registry does not own runs
+    assert mv.run_id == "f" * 32
+    client.create_model_version("m", "/y")
+    assert [v.version for v in client.search_model_versions("name = 'm'")] == [2, 1]
+
+
+# ------------------------------------------------------------------ entities
+
+
+def test_entity_helpers() -> None:
+    m = Metric("loss", 0.5, 1700, 3, "r1")
+    assert Metric.from_dictionary(m.to_dictionary()) == m
+    with pytest.raises(ValueError, match="Missing keys"):
+        Metric.from_dictionary({"key": "x"})
+    assert RunInfo.get_searchable_attributes() == [
+        "artifact_uri", "end_time", "run_id", "run_name", "start_time", "status", "user_id"]
+    page = lite_tracker.entities.PagedList([1, 2], "tok")
+    assert page.to_list() == [1, 2] and type(page.to_list()) is list
+
+
+def test_entities_print_as_mlflow_prints_them() -> None:
+    assert repr(Param("lr", "0.1")) == "<Param: key='lr', value='0.1'>"
+    assert str(RunTag("a", "b")) == "<RunTag: key='a', value='b'>"
+    assert repr(Metric("m", 1.0, 2, 3)) == "<Metric: key='m', run_id=None, step=3, timestamp=2, value=1.0>"
+    text = repr(RegisteredModel("iris", 1))
+    assert text.startswith("<RegisteredModel: aliases={}, creation_timestamp=1, description='',")
+
+
+# ------------------------------------------------------------------ surface and surprises
+
+
+def test_mlflow_import_paths_after_a_plain_import() -> None:
+    code = ("import lite_tracker; print(lite_tracker.tracking.MlflowClient.__name__, "
+            "lite_tracker.exceptions.MlflowException.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split() == ["MlflowClient", "LiteTrackerException"]
+    from lite_tracker.exceptions import MlflowException
+
+    assert MlflowException is LiteTrackerException
+
+
+@pytest.mark.parametrize("name", ["tracing", "genai", "start_span", "register_prompt", "pytorch", "deployments",
+                                  "projects", "recipes", "evaluate"])
+def test_unsupported_mlflow_names_say_so(name: str) -> None:
+    with pytest.raises(NotSupported, match=f"lite_tracker does not support mlflow.{name} yet; see README"):
+        getattr(lite_tracker, name)
+    assert not hasattr(lite_tracker, name)
+    with pytest.raises(AttributeError, match="has no attribute 'not_an_mlflow_name'"):
+        lite_tracker.not_an_mlflow_name  # noqa: B018
+
+
+def test_readme_lists_every_unsupported_name() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("### Not supported"):]
+    missing = [name for name in lite_tracker.NOT_SUPPORTED if f"`{name}`" not in section]
+    assert missing == []
+
+
+def test_server_tracking_uri_in_the_environment_warns_once(fluent, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("LITE_TRACKER_URI")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://user:secret@mlflow.example.com:5000/path?token=x")
+    with pytest.warns(TrackingUriIgnoredWarning) as caught:
+        MlflowClient()
+    message = str(caught[0].message)
+    assert "https://mlflow.example.com:5000/path" in message and "secret" not in message and "token" not in message
+    assert f"Runs go to {Path.cwd() / 'lite_tracker.duckdb'} instead" in message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MlflowClient()  # once is enough
+
+
+def test_log_dict_yaml_and_json(fluent) -> None:  # type: ignore[no-untyped-def]
+    with mlflow.start_run() as run:
+        mlflow.log_dict({"a": 1}, "c.yml")
+        mlflow.log_dict({"a": 1}, "c.json")
+    from lite_tracker import artifacts
+
+    assert artifacts.load_text(f"runs:/{run.info.run_id}/c.yml") == "a: 1\n"
+    assert json.loads(artifacts.load_text(f"runs:/{run.info.run_id}/c.json")) == {"a": 1}
