@@ -26,6 +26,7 @@ from test_sync import _fill, _pushes, _snapshot
 from lite_tracker import sync
 from lite_tracker.bucket.objects import Bucket, Commit
 from lite_tracker.errors import SyncError
+from lite_tracker.store.segments import TABLES
 from lite_tracker.sync import storage_options
 from lite_tracker.sync._local import LocalStore
 from lite_tracker.sync._push import _relocate
@@ -112,6 +113,55 @@ def test_a_push_killed_at_random_points_reruns_exactly_once(s3: dict[str, Any], 
         b = str(tmp_path / f"b{round_}.duckdb")
         sync.pull(url, store=b)
         assert _snapshot(MlflowClient(b), ids) == _snapshot(a, ids)
+
+
+_KILLED_AT = textwrap.dedent("""
+    import os, signal, sys
+    from lite_tracker import sync
+    from lite_tracker.bucket import delta
+
+    commit, point = delta.commit, sys.argv[3]
+
+    def commit_then_die(dt, table, *args):
+        if point == "before-pushes" and table == "pushes":
+            os.kill(os.getpid(), signal.SIGKILL)
+        commit(dt, table, *args)
+        if point == "after-one-table":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    delta.commit = commit_then_die
+    sync.push(sys.argv[1], store=sys.argv[2], artifacts=False)
+""")
+
+
+@pytest.mark.parametrize("point", ["after-one-table", "before-pushes"])
+def test_a_push_killed_between_its_table_commits_reruns_whole(s3: dict[str, Any], tmp_path: Path,
+                                                              point: str) -> None:
+    """The window the random kills above hit only on a slow machine: some (or all) event tables hold
+    rows of push 1, its ``pushes`` row is missing. The re-run's row must count every row of push 1,
+    those committed before the kill included, or a pull (which reads the tables the row lists) misses
+    them."""
+    path = str(tmp_path / "k.duckdb")
+    a = MlflowClient(path)
+    ids = _fill(a, tmp_path / "a", runs=3, steps=40, artifacts=False)
+    killed = subprocess.run([sys.executable, "-c", _KILLED_AT, s3["url"], path, point], capture_output=True,
+                            text=True, timeout=120, env={**os.environ})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert _remote(s3["url"]).sql("SELECT count(*) FROM runs").column(0).to_pylist() == [0]  # nothing visible
+    ids += _fill(a, tmp_path / "more", runs=1, steps=40, artifacts=False)  # logged before the re-run
+    assert sync.push(s3["url"], store=path, artifacts=False).commit == 1
+    assert sync.push(s3["url"], store=path, artifacts=False).rows == 0
+    assert [n for _, n in _pushes(s3)] == [1]
+    counts = json.loads(_delta(s3, "pushes").to_pyarrow_table().column("tables")[0].as_py())
+    written = [spec.events for spec in TABLES if s3["fs"].exists(f"{s3['prefix']}/tables/{spec.events}/_delta_log")]
+    assert counts == {name: _delta(s3, name).to_pyarrow_table().num_rows for name in written}
+    assert counts["metrics"] == 4 * 41 and counts["run_events"] >= 4
+    b_path = str(tmp_path / "b.duckdb")
+    sync.pull(s3["url"], store=b_path)
+    b = MlflowClient(b_path)
+    assert b.get_experiment_by_name("team").tags == {"team": "vision"}
+    assert _snapshot(b, ids) == _snapshot(a, ids)
+    assert _snapshot(_remote(s3["url"]), ids) == _snapshot(a, ids)
 
 
 def test_pull_after_optimize_and_vacuum_and_time_travel(s3: dict[str, Any], tmp_path: Path) -> None:

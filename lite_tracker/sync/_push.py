@@ -18,7 +18,8 @@ from .._remote import MULTIPART_CHUNK
 from ..bucket import delta
 from ..bucket.delta import PUSH, PUSHES
 from ..bucket.objects import Bucket, read_parquet
-from ..bucket.untrusted import read_pushes
+from ..bucket.untrusted import read_pushes, read_rows
+from ..errors import SyncError
 from ..store.artifacts import PACK_FOLDER
 from ..store.locks import exclusive
 from ..store.segments import TABLES
@@ -65,15 +66,15 @@ def _push_once(local: LocalStore, bucket: Bucket, store_id: str, artifacts: bool
     last = (pushes_dt.transaction_version(store_id) or 0) if pushes_dt is not None else 0
     number = last + 1
     hwm = {name: dt.transaction_version(store_id) or 0 for name, dt in loaded.items() if dt is not None}
-    # A push killed after committing some tables left rows of push ``number``: its row still has to come.
-    interrupted = any(f.store == store_id and f.hi is not None and f.hi >= number
-                      for dt in loaded.values() if dt is not None for f in delta.files(dt))
+    # A push killed after committing some tables left rows of push ``number``: its row still has to come,
+    # and must count those rows too (pull reads the tables a push's row lists, and checks their counts).
+    committed = _committed_rows(bucket, loaded, store_id, number)
     tables, marks, local_runs = local.new_rows(hwm)
 
     # Data files: one Parquet file per table with new rows; local artifact folders become bucket URLs.
     blobs: dict[str, bytes] = {}
     added: dict[str, tuple[str, int, str, str]] = {}
-    counts: dict[str, int] = {}
+    counts = dict(committed)
     run_ids: set[str] = set()
     rows = 0
     for name, table in tables.items():
@@ -85,7 +86,7 @@ def _push_once(local: LocalStore, bucket: Bucket, store_id: str, artifacts: bool
         blob = _parquet_bytes(table)
         blobs[bucket.path(f"tables/{name}/{rel}")] = blob
         added[name] = (rel, len(blob), store_id, delta.stats(table))
-        counts[name] = table.num_rows
+        counts[name] = counts.get(name, 0) + table.num_rows
         rows += table.num_rows
 
     # Artifacts: files not pushed yet (or changed) under the local artifact folders of local runs.
@@ -110,7 +111,7 @@ def _push_once(local: LocalStore, bucket: Bucket, store_id: str, artifacts: bool
                     run_ids.add(run_id)
 
     packed_files = sum(len(v) for v in packs.values())
-    if not blobs and not uploads and not packs and not interrupted:
+    if not blobs and not uploads and not packs and not committed:
         if artifacts and not dry_run and last:
             _save_known(local, bucket, store_id, last, known, current)
         return SyncResult("push", bucket.url, store_id, last, 0, 0, 0, 0,
@@ -150,6 +151,23 @@ def _push_once(local: LocalStore, bucket: Bucket, store_id: str, artifacts: bool
     _save_known(local, bucket, store_id, number, known, current)
     return SyncResult("push", bucket.url, store_id, number, total_files, total_bytes, len(run_ids), rows,
                       time.perf_counter() - started, False, "")
+
+
+def _committed_rows(bucket: Bucket, loaded: dict[str, DeltaTable | None], store_id: str,
+                   number: int) -> dict[str, int]:
+    """Rows of push ``number`` of this store that the event tables already hold, per table: what a run
+    of the push killed before its ``pushes`` row committed (none after a push that completed)."""
+    wanted = {store_id: {number}}
+    groups: dict[tuple[str, int], dict[str, list[pa.Table]]] = {}
+    broken: dict[tuple[str, int], str] = {}
+    for name, dt in loaded.items():
+        if dt is not None and any(f.store == store_id and (f.hi is None or f.hi >= number) for f in delta.files(dt)):
+            read_rows(bucket, name, dt, wanted, groups, broken)
+    if broken:
+        raise SyncError(f"Push {number} of this store was interrupted and the bucket cannot give its committed rows "
+                        f"back: {broken[(store_id, number)]} Restore the file, or push this store to a new prefix.")
+    parts = groups.get((store_id, number), {})
+    return {name: n for name, tables in parts.items() if (n := sum(t.num_rows for t in tables))}
 
 
 def _with_push(table: pa.Table, number: int) -> pa.Table:
