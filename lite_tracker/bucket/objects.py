@@ -108,8 +108,8 @@ class Bucket:
             self.fs.ls(self.root + "/", detail=False)
         except FileNotFoundError:
             if not self.fs.exists(bucket):
-                raise SyncError(sync_error(FileNotFoundError("NoSuchBucket: bucket does not exist"), self.url,
-                                           "opening").message) from None
+                raise sync_error(FileNotFoundError("NoSuchBucket: bucket does not exist"), self.url,
+                                 "opening") from None
 
     def commit_numbers(self, store: str | None = None) -> dict[str, list[int]]:
         """Committed push numbers per store id (all stores, or one)."""
