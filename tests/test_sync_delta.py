@@ -327,6 +327,29 @@ def test_outside_readers_get_what_the_client_returns(s3: dict[str, Any], tmp_pat
     assert stores == [(2,)]
 
 
+def test_readme_sync_example_runs_on_the_bucket(s3: dict[str, Any], tmp_path: Path) -> None:
+    """The README's push / pull / background sync / read-only client example runs as written."""
+    import re
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    blocks = [b for b in re.findall(r"```py\n(.*?)```", readme, flags=re.S) if "enable_sync" in b]
+    assert len(blocks) == 1
+    setup = textwrap.dedent("""
+        import lite_tracker as mlflow
+        mlflow.set_experiment("mnist")
+        for lr in (0.1, 0.01, 0.001):
+            with mlflow.start_run():
+                mlflow.log_param("lr", lr)
+                mlflow.log_metric("val_loss", 10 * lr)
+    """)
+    check = "assert [r.data.params['lr'] for r in best] == ['0.001', '0.01', '0.1'], best\nprint('ok')\n"
+    code = setup + blocks[0].replace("s3://team-bucket/tracking", s3["url"]) + check
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=180,
+                          env={**os.environ})
+    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr[-3000:]
+    assert [n for _, n in _pushes(s3)] == [1]  # the exit push found nothing new
+
+
 def test_readme_best_runs_example_runs_on_the_bucket(s3: dict[str, Any], tmp_path: Path) -> None:
     """The README's team query (deltalake + DuckDB, committed data only) runs as written."""
     import re
