@@ -278,6 +278,22 @@ def test_garbage_commits_are_skipped_and_the_rest_lands(s3: dict[str, Any], tmp_
     assert garbage in " ".join(str(w.message) for w in caught)
 
 
+def test_rows_a_push_does_not_list_are_never_read(s3: dict[str, Any], tmp_path: Path) -> None:
+    """A push whose row lists no tables, with a run pointing at this machine's files in its data: pull
+    and the read-only client both check every table they read against the row, and skip the push."""
+    valid = _teammate(s3, tmp_path)
+    unlisted = _commit(s3, _new_run(s3, artifact_uri=["/etc"]), row={"tables": ["{}"]})  # type: ignore[arg-type]
+    me = MlflowClient(str(tmp_path / "me.duckdb"))
+    with pytest.warns(SkippedCommitWarning, match=unlisted):
+        sync.pull(s3["url"], store=str(tmp_path / "me.duckdb"))
+    assert [r.info.run_id for r in me.search_runs([e.experiment_id for e in me.search_experiments()])] == [valid]
+    remote = MlflowClient(s3["url"])
+    with pytest.warns(SkippedCommitWarning) as caught:
+        runs = remote.search_runs([e.experiment_id for e in remote.search_experiments()])
+    assert [r.info.run_id for r in runs] == [valid]
+    assert unlisted in " ".join(str(w.message) for w in caught)
+
+
 def test_check_covers_every_table() -> None:
     """Every event table the store has is known to the pull's checks (a new table needs a rule)."""
     from lite_tracker.sync._pull import _CHANGES

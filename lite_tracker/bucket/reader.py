@@ -152,11 +152,10 @@ class BucketReader:
                 if store == p.store and (lo is None or lo <= p.number) and (hi is None or p.number <= hi):
                     raise InvalidParameterValue(why)
             parts = {}
-            for name in p.tables:
-                if name in BY_EVENTS:
-                    cols = ", ".join(BY_EVENTS[name].column_names)
-                    parts[name] = [con.sql(f"SELECT {cols} FROM raw_{name} WHERE {STORE} = ? AND {PUSH} = ?",
-                                           params=[p.store, p.number]).to_arrow_table()]
+            for name, spec in BY_EVENTS.items():  # every table: rows the row does not list count in too
+                cols = ", ".join(spec.column_names)
+                parts[name] = [con.sql(f"SELECT {cols} FROM raw_{name} WHERE {STORE} = ? AND {PUSH} = ?",
+                                       params=[p.store, p.number]).to_arrow_table()]
             found = {name: t.num_rows for name, t in push_tables(parts).items() if t.num_rows}
             if found != {name: n for name, n in p.tables.items() if n and name in BY_EVENTS}:
                 raise InvalidParameterValue(f"its row lists {p.tables} rows per table, its data files hold {found}.")
