@@ -63,8 +63,9 @@ def _restart(srv: S3Server) -> None:
 
 
 def _counts(url: str) -> tuple[int, int]:
-    """(runs, metric points) the read-only bucket client shows now."""
+    """(runs, metric points) the read-only bucket client shows now (it refreshes by itself every few seconds)."""
     remote = MlflowClient(url)
+    remote._store.reader.refresh()  # type: ignore[attr-defined]
     return tuple(remote.sql(f"SELECT count(*) FROM {t}").column(0).to_pylist()[0]  # type: ignore[return-value]
                  for t in ("runs", "metrics"))
 
