@@ -3,7 +3,11 @@
 Workloads (medians of 3):
   1. push of 1,000 artifacts of 10 KB, vs uploading the same files one by one with s3fs ``put_file``;
   2. re-push of an unchanged store with 10,000 runs (nothing to upload);
-  3. push of 1,000,000 metric points.
+  3. push of 1,000,000 metric points;
+  4. pull of 10 teammates' pushes (10 stores x 100 runs x 1,000 points) into a fresh store;
+  5. a team-wide "best runs" query over 100,000 runs in the bucket: the read-only client's
+     ``search_runs(order_by=metrics.loss, max_results=10)`` from cold, and the README's deltalake + DuckDB
+     query.
 
 Prints a table and one JSON line. Usage: ``python benchmarks/bench_sync.py [--quick]``.
 """
@@ -95,10 +99,13 @@ def _bulk_store(path: str, runs: int, points_per_run: int, keys: int = 10) -> No
         })
     steps = points_per_run // keys
     if steps:
-        for r in ids:
-            n = steps * keys
-            points = ([r] * n, [f"m{j % keys}" for j in range(n)], [j * 0.5 for j in range(n)],
-                      [now + j for j in range(n)], [j // keys for j in range(n)])
+        n = steps * keys
+        per_write = max(1, 100_000 // n)  # runs per segment: about 100k points each
+        for i in range(0, runs, per_write):
+            part = ids[i:i + per_write]
+            points = ([r for r in part for _ in range(n)], [f"m{j % keys}" for _ in part for j in range(n)],
+                      [j * 0.5 for _ in part for j in range(n)], [now + j for _ in part for j in range(n)],
+                      [j // keys for _ in part for j in range(n)])
             store.write({}, (points, []))
     while store.pending_count():
         store.compact()
@@ -141,6 +148,64 @@ def bench_metrics(server: S3Server, work: Path, points: int) -> dict[str, float]
     return {"push_metric_points_s": _median(push), "metric_points": float(points)}
 
 
+def bench_pull(server: S3Server, work: Path, teammates: int, points: int) -> dict[str, float]:
+    from lite_tracker import sync
+
+    url = f"s3://{server.bucket}/pull-{uuid.uuid4().hex[:8]}"
+    for i in range(teammates):
+        store = str(work / f"mate{i}.duckdb")
+        _bulk_store(store, 100, points // 100)
+        sync.push(url, store=store)
+
+    def pull() -> float:
+        started = time.perf_counter()
+        result = sync.pull(url, store=str(work / f"puller-{uuid.uuid4().hex[:8]}.duckdb"))
+        took = time.perf_counter() - started
+        assert result.runs == teammates * 100, result
+        return took
+
+    return {"pull_10_teammates_s": _median(pull)}
+
+
+def bench_best_runs(server: S3Server, work: Path, runs: int) -> dict[str, float]:
+    import duckdb
+    from deltalake import DeltaTable
+
+    from lite_tracker import sync
+    from lite_tracker.bucket.reader import BucketReader
+    from lite_tracker.tracking.client import MlflowClient
+
+    url = f"s3://{server.bucket}/best-{uuid.uuid4().hex[:8]}"
+    store = str(work / "best.duckdb")
+    _bulk_store(store, runs, 10, keys=1)  # one metric per run, 10 points
+    sync.push(url, store=store)
+
+    def client_query() -> float:
+        started = time.perf_counter()
+        client = MlflowClient(url)
+        client._store.reader = BucketReader(url)  # cold: nothing downloaded yet
+        best = client.search_runs(["0"], order_by=["metrics.m0 ASC"], max_results=10)
+        took = time.perf_counter() - started
+        assert len(best) == 10
+        return took
+
+    def delta_query() -> float:
+        started = time.perf_counter()
+        con = duckdb.connect()
+        for name in ("run_events", "metrics"):
+            con.register(name, DeltaTable(f"{url}/tables/{name}", storage_options=sync.storage_options())
+                         .to_pyarrow_dataset())
+        rows = con.sql("WITH r AS (SELECT run_id, arg_max(run_name, seq) AS run_name FROM run_events "
+                       "GROUP BY run_id), m AS (SELECT run_id, arg_max(value, (step, timestamp)) AS v FROM metrics "
+                       "WHERE key = 'm0' GROUP BY run_id) SELECT run_name, v FROM r JOIN m USING (run_id) "
+                       "ORDER BY v LIMIT 10").fetchall()
+        took = time.perf_counter() - started
+        assert len(rows) == 10
+        return took
+
+    return {"best_runs_client_s": _median(client_query), "best_runs_deltalake_duckdb_s": _median(delta_query)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of each workload")
@@ -156,9 +221,13 @@ def main() -> None:
             (work / "a").mkdir()
             (work / "b").mkdir()
             (work / "c").mkdir()
+            (work / "d").mkdir()
+            (work / "e").mkdir()
             results.update(bench_artifacts(server, work / "a", 1000 // scale))
             results.update(bench_repush(server, work / "b", 10_000 // scale))
             results.update(bench_metrics(server, work / "c", 1_000_000 // scale))
+            results.update(bench_pull(server, work / "d", 10, 100_000 // scale))
+            results.update(bench_best_runs(server, work / "e", 100_000 // scale))
     finally:
         from lite_tracker.tracking.client import close_all
 
@@ -168,6 +237,9 @@ def main() -> None:
           f"(put_file loop {results['artifacts_put_file_loop_s']:.2f} s, {results['artifacts_speedup']:.1f}x)")
     print(f"re-push, unchanged store, {10_000 // scale} runs: {results['repush_unchanged_s']:.2f} s")
     print(f"push of {1_000_000 // scale:,} metric points:    {results['push_metric_points_s']:.2f} s")
+    print(f"pull of 10 teammates' pushes:        {results['pull_10_teammates_s']:.2f} s")
+    print(f"best runs over {100_000 // scale:,} runs: client {results['best_runs_client_s']:.2f} s, "
+          f"deltalake+DuckDB {results['best_runs_deltalake_duckdb_s']:.2f} s")
     print(json.dumps({"benchmark": "sync", **{k: round(v, 4) for k, v in results.items()}}))
 
 

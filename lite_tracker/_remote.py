@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import InvalidParameterValue, SyncError
+from .errors import PERMISSION_DENIED, RESOURCE_DOES_NOT_EXIST, InvalidParameterValue, SyncError
 
 ENDPOINT_VARIABLES = ("LITE_TRACKER_S3_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
                       "AWS_ENDPOINT_URL")
@@ -140,14 +140,17 @@ def sync_error(error: BaseException, url: str, action: str) -> SyncError:
     if isinstance(response, dict):
         code = str(response.get("Error", {}).get("Code") or "")
     text = f"{type(error).__name__} {code} {error}".lower()
+    error_code = None
     if isinstance(error, PermissionError) or any(
         w in text for w in ("accessdenied", "invalidaccesskeyid", "signaturedoesnotmatch", "forbidden",
                             "nocredentials", "unable to locate credentials", "403")
     ):
         hint = (f"access denied by {endpoint} while {action} {url}: check the credentials "
                 "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE) and the bucket policy")
+        error_code = PERMISSION_DENIED
     elif "nosuchbucket" in text or ("bucket" in text and "not exist" in text):
         hint = f"bucket {bucket!r} does not exist at {endpoint} (while {action} {url}); create it first"
+        error_code = RESOURCE_DOES_NOT_EXIST
     elif any(w in text for w in ("connect", "endpoint", "timeout", "timed out", "name or service",
                                  "cannot connect", "resolve")):
         hint = (f"cannot reach the S3 endpoint {endpoint} while {action} {url}: check "
@@ -156,7 +159,7 @@ def sync_error(error: BaseException, url: str, action: str) -> SyncError:
         hint = f"not found at {endpoint} while {action} {url} ({_safe(str(error))})"
     else:
         hint = f"{action} {url} at {endpoint} failed: {type(error).__name__}: {_safe(str(error))[:300]}"
-    return SyncError(hint[0].upper() + hint[1:] + ".")
+    return SyncError(hint[0].upper() + hint[1:] + ".", error_code)
 
 
 def _safe(text: str) -> str:

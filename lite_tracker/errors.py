@@ -154,7 +154,11 @@ class StoreFull(StoreError):
 
 
 class SyncError(LiteTrackerException):
-    """Pushing to or pulling from a shared bucket failed; the local store is unchanged."""
+    """Pushing to or pulling from a shared bucket failed; the local store is unchanged.
+
+    ``error_code`` is PERMISSION_DENIED when the credentials are refused, RESOURCE_DOES_NOT_EXIST when
+    the bucket is missing, else TEMPORARILY_UNAVAILABLE (run the command again once the cause is fixed).
+    """
 
     default_code = TEMPORARILY_UNAVAILABLE
 

@@ -66,6 +66,16 @@ def _artifact_bytes(client: MlflowClient, rid: str, dest: Path) -> dict[str, byt
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def _pushes(s3: dict[str, Any]) -> list[tuple[str, int]]:
+    """(store, push number) of every row of the bucket's ``pushes`` Delta table."""
+    from deltalake import DeltaTable
+
+    from lite_tracker.sync import storage_options
+
+    t = DeltaTable(f"{s3['url']}/tables/pushes", storage_options=storage_options()).to_pyarrow_table()
+    return sorted(zip(t.column("store").to_pylist(), t.column("_push").to_pylist()))
+
+
 def _objects(s3: dict[str, Any]) -> dict[str, Any]:
     return {k: v["ETag"] for k, v in s3["fs"].find(s3["prefix"], detail=True).items()}
 
@@ -79,7 +89,8 @@ def test_push_push_again_pull_compares_everything(s3: dict[str, Any], tmp_path: 
     assert first.files >= 6 + 3 * 2 and first.runs == 3 and first.rows > 150
     assert seen and seen[-1].files_done == seen[-1].files_total == first.files
     after_first = _objects(s3)
-    assert any("/commits/store=" in k for k in after_first)
+    assert any("/tables/pushes/_delta_log/" in k for k in after_first)  # Delta tables, one row per push
+    assert any("/tables/metrics/_delta_log/" in k for k in after_first)
     assert any("/tables/metrics/store=" in k and k.endswith(".parquet") for k in after_first)
 
     again = sync.push(s3["url"], store=str(tmp_path / "a.duckdb"))
@@ -191,8 +202,8 @@ def test_two_stores_push_concurrently(s3: dict[str, Any], tmp_path: Path) -> Non
     for t in threads:
         t.join()
     assert not errors
-    commits = [k for k in s3["fs"].find(s3["prefix"] + "/commits")]
-    assert len(commits) == 3, commits  # one commit per store: a racing second push found nothing new
+    pushes = _pushes(s3)
+    assert len(pushes) == 3, pushes  # one push per store: a racing second push found nothing new
     remote = MlflowClient(s3["url"])
     found = remote.sql("SELECT run_id, count(*) AS n FROM metrics GROUP BY run_id")
     assert sorted(found.column("run_id").to_pylist()) == sorted(ids)
@@ -308,7 +319,7 @@ def test_dry_run_uploads_nothing(s3: dict[str, Any], tmp_path: Path, capsys: pyt
     assert main(["sync", "push", s3["url"], "--store", path, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("would have pushed") and "2 runs" in out
-    assert not s3["fs"].exists(s3["prefix"] + "/commits")
+    assert not s3["fs"].exists(s3["prefix"] + "/tables")
     assert main(["sync", "push", s3["url"], "--store", path]) == 0
     captured = capsys.readouterr()
     assert captured.out.startswith("pushed ") and "push:" in captured.err  # summary; progress on stderr
@@ -327,7 +338,7 @@ def test_background_sync_survives_an_outage(s3: dict[str, Any], tmp_path: Path,
             time.sleep(0.05)
         assert "will retry" in caplog.text
         monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3["server"].endpoint_url)  # back up
-        while not s3["fs"].exists(s3["prefix"] + "/commits") and time.monotonic() < deadline:
+        while not s3["fs"].exists(s3["prefix"] + "/tables/pushes") and time.monotonic() < deadline:
             time.sleep(0.05)
         started = time.perf_counter()
         for s in range(2000):  # logging is not slowed down by the syncer
@@ -353,31 +364,3 @@ def test_last_push_at_exit(s3: dict[str, Any], tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     rid = out.stdout.strip()
     assert [m.value for m in MlflowClient(s3["url"]).get_metric_history(rid, "m")] == [1.0]
-
-
-def test_readme_duckdb_query_runs_on_the_bucket(s3: dict[str, Any], tmp_path: Path) -> None:
-    """The README's team query (DuckDB over the bucket, no httpfs) runs as written against a pushed bucket."""
-    import re
-
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    blocks = [b for b in re.findall(r"```py\n(.*?)```", readme, flags=re.S) if "register_filesystem" in b]
-    assert len(blocks) == 1
-    for who in ("ana", "bo"):
-        c = MlflowClient(str(tmp_path / f"{who}.duckdb"))
-        eid = c.create_experiment("mnist")
-        for lr in (0.1, 0.01):
-            rid = c.create_run(eid, run_name=f"{who}-{lr}").info.run_id
-            c.log_param(rid, "lr", lr)
-            for step in range(5):
-                c.log_metric(rid, "val_loss", lr * 10 / (step + 1) + (who == "bo"), step=step)
-            c.set_terminated(rid)
-        sync.push(s3["url"], store=str(tmp_path / f"{who}.duckdb"))
-    code = blocks[0].replace("s3://team-bucket/tracking", s3["url"]).replace(".show()", ".fetchall()")
-    code = code.replace("con.sql(f", "rows = con.sql(f")
-    scope: dict[str, Any] = {}
-    exec(code, scope)
-    rows = scope["rows"]
-    assert [r[0] for r in rows] == ["ana-0.01", "ana-0.1", "bo-0.01", "bo-0.1"]
-    assert rows[0][1:4] == ("FINISHED", "0.01", 0.02)
-    committed = sync.committed_files(s3["url"])
-    assert len(committed["metrics"]) == 2 and all(f.startswith(s3["url"]) for f in committed["metrics"])

@@ -1,13 +1,13 @@
 """A crafted bucket against ``sync pull`` and the read-only bucket client (real S3 server): whoever can
 write to the bucket must not write outside the store or take over this store's runs, experiments and
-models. Malicious commits and files are written straight into the bucket with s3fs and pyarrow."""
+models. Malicious pushes and files are written straight into the bucket's Delta tables with s3fs, pyarrow
+and deltalake."""
 
 from __future__ import annotations
 
 import io
 import json
 import stat
-import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,8 @@ from lite_tracker import sync
 from lite_tracker._ids import new_experiment_id, time_sortable_hex
 from lite_tracker.artifacts import UnsafePathWarning
 from lite_tracker.artifacts import download_artifacts as download
+from lite_tracker.bucket import delta
+from lite_tracker.bucket.untrusted import push_name
 from lite_tracker.store.artifacts import PACK_FOLDER
 from lite_tracker.store.segments import (
     BY_EVENTS,
@@ -49,25 +51,33 @@ def _rows(spec: TableSpec, **columns: list[Any]) -> pa.Table:
 
 
 def _commit(s3: dict[str, Any], tables: dict[str, pa.Table | bytes], store: str | None = None,
-            number: int = 1) -> str:
-    """Write data files and a commit object the way a (hostile) store would; return the commit's key."""
+            number: int = 1, row: dict[str, Any] | None = None) -> str:
+    """Write data files into the bucket's Delta tables and a row into ``pushes``, the way a (hostile)
+    store would; return how warnings name the push."""
     store = store or time_sortable_hex()
-    files: dict[str, list[dict[str, Any]]] = {}
+    counts: dict[str, int] = {}
     for name, table in tables.items():
-        rel = f"tables/{name}/store={store}/part-{number:012d}-{uuid.uuid4().hex[:8]}.parquet"
         if isinstance(table, bytes):
             data, rows = table, 1
         else:
             buf = io.BytesIO()
-            pq.write_table(table, buf)
+            pq.write_table(table.append_column("_push", pa.array([number] * table.num_rows, pa.int64())), buf)
             data, rows = buf.getvalue(), table.num_rows
-        s3["fs"].pipe_file(f"{s3['prefix']}/{rel}", data)
-        files[name] = [{"path": rel, "rows": rows, "bytes": len(data)}]
-    key = f"commits/store={store}/{number:012d}.json"
-    s3["fs"].pipe_file(f"{s3['prefix']}/{key}", json.dumps(
-        {"format": 1, "store": store, "commit": number, "created": 0, "files": files, "hwm": {},
-         "artifacts": {}}).encode())
-    return key
+        counts[name] = rows
+        _add(s3, name, store, number, data, rows)
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"created": [0], "tables": [json.dumps(counts)], "artifacts": ["{}"], "_push": [number],
+                             **(row or {})}), buf)
+    _add(s3, delta.PUSHES, store, number, buf.getvalue(), 1)
+    return push_name(store, number)
+
+
+def _add(s3: dict[str, Any], table: str, store: str, number: int, data: bytes, rows: int) -> None:
+    """Upload one data file and commit it to a Delta table of the bucket."""
+    rel = delta.data_path(store, number)
+    s3["fs"].pipe_file(f"{s3['prefix']}/tables/{table}/{rel}", data)
+    stats = json.dumps({"numRecords": rows, "minValues": {"_push": number}, "maxValues": {"_push": number}})
+    delta.commit(delta.ensure(s3["url"], table), table, [(rel, len(data), store, stats)], store, number)
 
 
 def _new_run(s3: dict[str, Any], **extra: list[Any]) -> dict[str, pa.Table]:
@@ -245,10 +255,9 @@ def test_garbage_commits_are_skipped_and_the_rest_lands(s3: dict[str, Any], tmp_
     valid = _teammate(s3, tmp_path)
     garbage = _commit(s3, {RUNS.events: b"this is not parquet"})
     missing = _commit(s3, _new_run(s3))  # type: ignore[arg-type]
-    s3["fs"].rm(s3["fs"].find(f"{s3['prefix']}/tables/run_events/store={missing.split('=')[1].split('/')[0]}"))
+    s3["fs"].rm(s3["fs"].find(f"{s3['prefix']}/tables/run_events/store={missing.rsplit(' ', 1)[1]}"))
     wrong_type = _commit(s3, {RUNS.events: pa.table({"run_id": pa.array([[1]])})})
-    broken_json = f"commits/store={time_sortable_hex()}/000000000001.json"
-    s3["fs"].pipe_file(f"{s3['prefix']}/{broken_json}", b"{not json")
+    broken_json = _commit(s3, _new_run(s3), row={"tables": ["{not json"]})  # type: ignore[arg-type]
     bad_status = _commit(s3, _new_run(s3, status=["WHATEVER"]))  # type: ignore[arg-type]
     me = MlflowClient(str(tmp_path / "me.duckdb"))
     with pytest.warns(SkippedCommitWarning) as caught:
@@ -260,14 +269,29 @@ def test_garbage_commits_are_skipped_and_the_rest_lands(s3: dict[str, Any], tmp_
     assert len(me.search_runs([e.experiment_id for e in me.search_experiments()])) == 1
     sync.pull(s3["url"], store=str(tmp_path / "me.duckdb"))  # skipped for good: no second warning
 
-    with pytest.warns(SkippedCommitWarning, match=broken_json):
-        files = sync.committed_files(s3["url"])
-    assert len(files["run_events"]) == 5  # the teammate's and the four crafted ones that parse as commits
+    files = sync.committed_files(s3["url"])  # the Delta snapshot's files: what the log lists, checked or not
+    assert len(files["run_events"]) == 6  # the teammate's and the five crafted ones
 
     remote = MlflowClient(s3["url"])  # the read-only client skips the same commits and serves the rest
     with pytest.warns(SkippedCommitWarning) as caught:
         assert remote.get_run(valid).info.run_name == "valid"
     assert garbage in " ".join(str(w.message) for w in caught)
+
+
+def test_rows_a_push_does_not_list_are_never_read(s3: dict[str, Any], tmp_path: Path) -> None:
+    """A push whose row lists no tables, with a run pointing at this machine's files in its data: pull
+    and the read-only client both check every table they read against the row, and skip the push."""
+    valid = _teammate(s3, tmp_path)
+    unlisted = _commit(s3, _new_run(s3, artifact_uri=["/etc"]), row={"tables": ["{}"]})  # type: ignore[arg-type]
+    me = MlflowClient(str(tmp_path / "me.duckdb"))
+    with pytest.warns(SkippedCommitWarning, match=unlisted):
+        sync.pull(s3["url"], store=str(tmp_path / "me.duckdb"))
+    assert [r.info.run_id for r in me.search_runs([e.experiment_id for e in me.search_experiments()])] == [valid]
+    remote = MlflowClient(s3["url"])
+    with pytest.warns(SkippedCommitWarning) as caught:
+        runs = remote.search_runs([e.experiment_id for e in remote.search_experiments()])
+    assert [r.info.run_id for r in runs] == [valid]
+    assert unlisted in " ".join(str(w.message) for w in caught)
 
 
 def test_check_covers_every_table() -> None:

@@ -1,24 +1,27 @@
-"""The shared bucket's layout and its commit protocol (paths and objects only; no local store).
+"""The shared bucket's layout (paths and objects only; no local store).
 
-::
+Format 2 (Delta Lake, see :mod:`lite_tracker.bucket.delta`)::
 
-    <prefix>/_lite_tracker.json                                   {"format": 1}
-    <prefix>/tables/<table>/store=<store_id>/part-<commit>-<rand>.parquet
-    <prefix>/commits/store=<store_id>/<commit:012d>.json          create-only (If-None-Match: *)
+    <prefix>/_lite_tracker.json                                   {"format": 2}
+    <prefix>/tables/<table>/_delta_log/...                        one Delta table per event table
+    <prefix>/tables/<table>/store=<store_id>/part-*.parquet       its data files, partitioned by store
+    <prefix>/tables/pushes/...                                    one row per completed push
     <prefix>/artifacts/<run_id>/<artifact path>
 
+Format 1 (before Delta; read only to migrate it)::
+
+    <prefix>/tables/<table>/store=<store_id>/part-<commit>-<rand>.parquet
+    <prefix>/commits/store=<store_id>/<commit:012d>.json          create-only (If-None-Match: *)
+
 ``<table>`` is an event table of the store (``run_events``, ``param_events``, ``metrics``, ...). Each
-local store writes only under its own ``store=<store_id>`` partitions and commit folder, so any number
-of stores push at once without coordination. A push uploads its data files first and then commits them
-by creating the next commit object; readers trust only files a commit lists, so an interrupted push
-leaves nothing visible and a second process of the same store that loses the create race retries.
+local store writes only under its own ``store=<store_id>`` partitions, so any number of stores push at
+once; Delta's log makes each table's commit atomic and the ``pushes`` table says which pushes are whole.
 """
 
 from __future__ import annotations
 
 import json
-import time
-import uuid
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,12 +34,13 @@ from ..store.segments import BY_EVENTS, DOUBLE, INT
 if TYPE_CHECKING:
     import pyarrow as pa
 
-BUCKET_FORMAT = 1
+BUCKET_FORMAT = 2
+MARKER = "_lite_tracker.json"
 
 
 @dataclass
 class Commit:
-    """One committed push of one store."""
+    """One committed push of one store in a format-1 bucket (read to migrate it)."""
 
     store: str
     number: int
@@ -46,14 +50,14 @@ class Commit:
     created: int = 0
 
     def to_json(self) -> bytes:
-        return json.dumps({"format": BUCKET_FORMAT, "store": self.store, "commit": self.number,
+        return json.dumps({"format": 1, "store": self.store, "commit": self.number,
                            "created": self.created, "files": self.files, "hwm": self.hwm,
                            "artifacts": self.artifacts}, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> Commit:
         d = json.loads(data)
-        if int(d.get("format", 0)) > BUCKET_FORMAT:
+        if int(d.get("format", 0)) > 1:
             raise SyncError(f"The bucket holds commits of format {d.get('format')}, written by a newer "
                             "lite_tracker; upgrade lite_tracker (pip install -U lite-tracker).")
         return cls(d["store"], int(d["commit"]), d.get("files", {}), d.get("hwm", {}), d.get("artifacts", {}),
@@ -76,8 +80,8 @@ class Bucket:
             raise
         except (OSError, ValueError, RuntimeError) as e:
             raise sync_error(e, self.url, action) from e
-        except Exception as e:  # botocore/aiohttp errors that s3fs does not translate
-            if type(e).__module__.split(".")[0] in ("botocore", "aiobotocore", "aiohttp"):
+        except Exception as e:  # botocore/aiohttp errors that s3fs does not translate, delta-rs errors
+            if type(e).__module__.split(".")[0] in ("botocore", "aiobotocore", "aiohttp") or _is_delta_error(e):
                 raise sync_error(e, self.url, action) from e
             raise
 
@@ -92,13 +96,10 @@ class Bucket:
     def artifact_key(self, run_id: str, rel: str) -> str:
         return self.path(f"artifacts/{run_id}/{rel}")
 
-    def data_path(self, table: str, store: str, number: int) -> str:
-        return f"tables/{table}/store={store}/part-{number:012d}-{uuid.uuid4().hex[:8]}.parquet"
-
     def commit_path(self, store: str, number: int) -> str:
         return self.path(f"commits/store={store}/{number:012d}.json")
 
-    # ------------------------------------------------------------ commits
+    # ------------------------------------------------------------ bucket, format and format-1 commits
 
     def check_bucket(self) -> None:
         """Fail early and clearly when the bucket is missing or the credentials are refused."""
@@ -107,8 +108,8 @@ class Bucket:
             self.fs.ls(self.root + "/", detail=False)
         except FileNotFoundError:
             if not self.fs.exists(bucket):
-                raise SyncError(sync_error(FileNotFoundError("NoSuchBucket: bucket does not exist"), self.url,
-                                           "opening").message) from None
+                raise sync_error(FileNotFoundError("NoSuchBucket: bucket does not exist"), self.url,
+                                 "opening") from None
 
     def commit_numbers(self, store: str | None = None) -> dict[str, list[int]]:
         """Committed push numbers per store id (all stores, or one)."""
@@ -131,37 +132,40 @@ class Bucket:
             numbers.sort()
         return found
 
-    def read_commits(self, wanted: list[tuple[str, int]]) -> list[Commit]:
-        """Commit objects, fetched concurrently, in the order asked."""
-        if not wanted:
-            return []
-        paths = [self.commit_path(s, n) for s, n in wanted]
-        blobs = self.fs.cat(paths)
-        return [Commit.from_json(blobs[p]) for p in paths]
-
-    def write_commit(self, commit: Commit) -> bool:
-        """Create the commit object; False if this number exists already (another push won)."""
-        commit.created = int(time.time() * 1000)
+    def format(self) -> int:
+        """The bucket's format from ``_lite_tracker.json`` (0: an empty prefix; 1 also for an old bucket
+        with commit objects and no marker)."""
         try:
-            self.fs.pipe_file(self.commit_path(commit.store, commit.number), commit.to_json(), mode="create")
-        except OSError as e:
-            if lost_create_race(e):
-                return False
-            raise
-        return True
+            return int(json.loads(self.fs.cat_file(self.path(MARKER))).get("format", 0))
+        except FileNotFoundError:
+            return 1 if self.fs.exists(self.path("commits")) else 0
+        except (ValueError, TypeError, AttributeError) as e:
+            raise SyncError(f"{self.url}/{MARKER} is not a lite_tracker bucket marker ({e}).") from None
+
+    def check_format(self) -> None:
+        """Refuse a bucket of another format: a newer one (upgrade), or format 1 (migrate it)."""
+        found = self.format()
+        if found > BUCKET_FORMAT:
+            raise SyncError(f"The bucket at {self.url} has format {found}, written by a newer lite_tracker; "
+                            "upgrade lite_tracker (pip install -U lite-tracker).")
+        if found == 1:
+            raise SyncError(f"The bucket at {self.url} has format 1 (Parquet and commit objects); this lite_tracker "
+                            f"reads format {BUCKET_FORMAT} (Delta Lake tables). Migrate it once with "
+                            f"`lite-tracker sync migrate {self.url}` (add --dry-run to see what it does).")
 
     def ensure_marker(self) -> None:
-        """Write ``_lite_tracker.json`` once (create-only); refuse a bucket of a newer format."""
-        path = self.path("_lite_tracker.json")
+        """Write ``_lite_tracker.json`` once (create-only); refuse a bucket of another format."""
         try:
-            self.fs.pipe_file(path, json.dumps({"format": BUCKET_FORMAT}).encode(), mode="create")
+            self.fs.pipe_file(self.path(MARKER), json.dumps({"format": BUCKET_FORMAT}).encode(), mode="create")
         except OSError as e:
             if not lost_create_race(e):
                 raise
-            found = int(json.loads(self.fs.cat_file(path)).get("format", 0))
-            if found > BUCKET_FORMAT:
-                raise SyncError(f"The bucket at {self.url} has format {found}, written by a newer lite_tracker; "
-                                "upgrade lite_tracker (pip install -U lite-tracker).") from None
+            self.check_format()
+
+
+def _is_delta_error(error: BaseException) -> bool:
+    deltalake = sys.modules.get("deltalake")
+    return deltalake is not None and isinstance(error, deltalake.exceptions.DeltaError)
 
 
 def read_parquet(data: bytes) -> pa.Table:

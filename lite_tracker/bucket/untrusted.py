@@ -11,9 +11,11 @@ checked once per distinct value, so a commit of many metric points costs a few c
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import _validation as v
@@ -40,10 +42,13 @@ from ..store.segments import (
     TAGS,
     TableSpec,
 )
+from .delta import PUSH, PUSHES, STORE, DataFile
+from .delta import files as delta_files
 from .objects import Bucket, Commit, concat_events, read_parquet
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from deltalake import DeltaTable
 
 _STORE_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _MODEL_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
@@ -244,6 +249,157 @@ def commit_tables(commit: Commit, parsed: dict[str, pa.Table | Exception]) -> di
             parts.append(got)
         try:
             table = concat_events(name, parts)
+        except pa.ArrowException as e:
+            raise InvalidParameterValue(f"its data files of {name} do not fit the table ({e}).") from e
+        if table is not None:
+            tables[name] = table
+    check_tables(tables)
+    return tables
+
+
+# ---------------------------------------------------------------- format 2: Delta tables
+
+
+@dataclass(frozen=True)
+class Push:
+    """One completed push of one store, as its row in the ``pushes`` table says."""
+
+    store: str
+    number: int
+    created: int
+    tables: dict[str, int]
+    artifacts: dict[str, dict[str, int]]
+
+
+def push_name(store: str, number: int) -> str:
+    """How warnings name a push."""
+    return f"push {number} of store {store}"
+
+
+def skip_push(bucket: Bucket, store: str, number: int, reason: str) -> None:
+    """Warn that a push is left out, naming it and why."""
+    warnings.warn(f"Skipped {push_name(store, number)} in {bucket.url}: {reason}", SkippedCommitWarning, stacklevel=3)
+
+
+def read_pushes(bucket: Bucket, dt: DeltaTable, stores: set[str] | None = None) -> list[Push]:
+    """The well-formed rows of a snapshot of the ``pushes`` table (of ``stores`` only, if given), sorted
+    by store and number; a malformed row or file is skipped with a warning naming it."""
+    out: dict[tuple[str, int], Push] = {}
+    entries = [f for f in delta_files(dt) if stores is None or f.store in stores]
+    for f, (got, _) in zip(entries, read_files(bucket, PUSHES, entries)):
+        if isinstance(got, Exception):
+            warnings.warn(f"Skipped the file {bucket.url}/tables/{PUSHES}/{f.path}: it cannot be read "
+                          f"({type(got).__name__}: {got}).", SkippedCommitWarning, stacklevel=2)
+            continue
+        columns = {n: got.column(n).to_pylist() if n in got.column_names else [None] * got.num_rows
+                   for n in (PUSH, "created", "tables", "artifacts")}
+        for number, created, tables, artifacts in zip(*columns.values()):
+            try:
+                push = Push(f.store, _number(number), int(created or 0), _counts(json.loads(tables or "{}")),
+                            _artifacts(json.loads(artifacts or "{}")))
+            except (ValueError, TypeError, AttributeError, InvalidParameterValue) as e:
+                skip_push(bucket, f.store, number if isinstance(number, int) else -1, f"its row is malformed ({e}).")
+                continue
+            out.setdefault((push.store, push.number), push)
+    return [out[k] for k in sorted(out)]
+
+
+def _number(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidParameterValue(f"push number {value!r}")
+    return value
+
+
+def _counts(value: Any) -> dict[str, int]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(n, int) for k, n in value.items()):
+        raise InvalidParameterValue("its table counts are not a mapping of table to rows")
+    return value
+
+
+def _artifacts(value: Any) -> dict[str, dict[str, int]]:
+    if not isinstance(value, dict) or not all(
+            isinstance(files, dict) and all(isinstance(k, str) and isinstance(n, int) for k, n in files.items())
+            for files in value.values()):
+        raise InvalidParameterValue("its artifact list is not a mapping of run to files and sizes")
+    return value
+
+
+def read_rows(bucket: Bucket, table: str, dt: DeltaTable, wanted: dict[str, set[int]],
+              groups: dict[tuple[str, int], dict[str, list[pa.Table]]], broken: dict[tuple[str, int], str]
+              ) -> tuple[int, int]:
+    """Read the rows of the pushes ``wanted`` (store -> numbers) from one event table's snapshot into
+    ``groups`` ((store, push) -> table -> parts); a push with an unreadable file lands in ``broken``.
+    Returns the files and bytes read."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    entries = [f for f in delta_files(dt) if f.store in wanted and _may_hold(f, wanted[f.store])]
+    nbytes = 0
+    for f, (got, size) in zip(entries, read_files(bucket, table, entries)):
+        nbytes += size
+        numbers = wanted[f.store]
+        if isinstance(got, Exception) or PUSH not in got.column_names:
+            why = f"{got}" if isinstance(got, Exception) else "it has no _push column"
+            for n in numbers:
+                if (f.lo is None or f.lo <= n) and (f.hi is None or n <= f.hi):
+                    broken.setdefault((f.store, n), f"its data file tables/{table}/{f.path} cannot be read ({why}).")
+            continue
+        try:
+            pushes = got.column(PUSH).cast(pa.int64())
+        except pa.ArrowException as e:
+            for n in numbers:
+                broken.setdefault((f.store, n), f"its data file tables/{table}/{f.path} has a bad _push ({e}).")
+            continue
+        for n in pushes.unique().to_pylist():
+            if n in numbers:
+                part = got.filter(pc.equal(pushes, n))
+                groups.setdefault((f.store, n), {}).setdefault(table, []).append(part)
+    return len(entries), nbytes
+
+
+def _may_hold(f: DataFile, numbers: set[int]) -> bool:
+    return any((f.lo is None or f.lo <= n) and (f.hi is None or n <= f.hi) for n in numbers)
+
+
+def read_files(bucket: Bucket, table: str, entries: list[DataFile]) -> list[tuple[pa.Table | Exception, int]]:
+    """Data files of a table, fetched concurrently: each its table (or why it could not be read) and its
+    size. A path outside the store's own partition (absolute, ``..``) is refused unread."""
+    import pyarrow as pa
+
+    keys: dict[str, str] = {}
+    for f in entries:
+        if (_STORE_ID_RE.match(f.store) and f.path.startswith(f"{STORE}={f.store}/") and "://" not in f.path
+                and ".." not in f.path.split("/")):
+            keys[f.path] = bucket.path(f"tables/{table}/{f.path}")
+    blobs = bucket.fs.cat(sorted(set(keys.values())), on_error="return") if keys else {}
+    out: list[tuple[pa.Table | Exception, int]] = []
+    for f in entries:
+        key = keys.get(f.path)
+        blob = blobs.get(key) if key else InvalidParameterValue(f"it names a data file outside its partition: {f.path}")
+        if isinstance(blob, Exception) and not isinstance(blob, (FileNotFoundError, InvalidParameterValue)):
+            raise blob  # the network or the credentials: the whole read fails with a SyncError
+        if not isinstance(blob, bytes):
+            out.append((blob if isinstance(blob, Exception) else ValueError("not a file"), 0))
+            continue
+        try:
+            out.append((read_parquet(blob), len(blob)))
+        except (pa.ArrowException, OSError) as e:
+            out.append((e, len(blob)))
+    return out
+
+
+def push_tables(parts: dict[str, list[pa.Table]]) -> dict[str, pa.Table]:
+    """One push's event tables in the local column order, checked like local input.
+
+    Raises:
+        InvalidParameterValue: A file does not fit its table, or a value breaks a local rule.
+    """
+    import pyarrow as pa
+
+    tables: dict[str, pa.Table] = {}
+    for name, pieces in parts.items():
+        try:
+            table = concat_events(name, pieces)
         except pa.ArrowException as e:
             raise InvalidParameterValue(f"its data files of {name} do not fit the table ({e}).") from e
         if table is not None:

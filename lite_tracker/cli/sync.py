@@ -1,4 +1,5 @@
-"""``lite-tracker sync push|pull``: parse, call :mod:`lite_tracker.sync`, render (progress on stderr)."""
+"""``lite-tracker sync push|pull|optimize|vacuum|migrate``: parse, call :mod:`lite_tracker.sync`, render
+(progress on stderr)."""
 
 from __future__ import annotations
 
@@ -30,9 +31,10 @@ def _sync_progress(p: Any) -> str:
 
 @click.group()
 def sync() -> None:
-    """Share runs through a bucket (S3, MinIO, ...): push, pull.
+    """Share runs through a bucket (S3, MinIO, ...): push, pull, upkeep.
 
-    Push this store's new data, pull teammates'.
+    Push this store's new data, pull teammates'; the bucket holds Delta Lake tables (optimize and vacuum
+    keep them fast and small; migrate moves a bucket of the first format to them).
 
     Endpoint: LITE_TRACKER_S3_ENDPOINT_URL, MLFLOW_S3_ENDPOINT_URL or AWS_ENDPOINT_URL(_S3); credentials:
     the usual AWS variables or profile.
@@ -100,8 +102,10 @@ def push(ctx: click.Context, url: str, store: str | None, every: str | None, dry
 @click.option("--artifacts", is_flag=True,
               help="Download the pulled runs' artifacts now (default: read from the bucket on demand).")
 @_DRY_RUN
+@click.option("--as-of", metavar="VERSION|TIME",
+              help="Pull the team's state at a version of the bucket's pushes table or an ISO 8601 time.")
 @_QUIET
-def pull(url: str, store: str | None, artifacts: bool, dry_run: bool, quiet: bool) -> None:
+def pull(url: str, store: str | None, artifacts: bool, dry_run: bool, as_of: str | None, quiet: bool) -> None:
     """Merge what teammates pushed to a shared bucket into the local store.
 
     \b
@@ -112,7 +116,64 @@ def pull(url: str, store: str | None, artifacts: bool, dry_run: bool, quiet: boo
 
     line = ProgressLine(not quiet, _sync_progress)
     try:
-        result = sync_api.pull(url, store=store, artifacts=artifacts, dry_run=dry_run, progress=line)
+        result = sync_api.pull(url, store=store, artifacts=artifacts, dry_run=dry_run, progress=line, as_of=as_of)
+    finally:
+        line.end()
+    click.echo(result.summary())
+
+
+@sync.command()
+@_URL
+def optimize(url: str) -> None:
+    """Compact the bucket's small files (metrics sorted by run and key) and checkpoint the logs; safe while
+    others push.
+
+    \b
+    Example:
+      lite-tracker sync optimize s3://team-bucket/tracking
+    """
+    from .. import sync as sync_api
+
+    for table, got in sync_api.optimize(url).items():
+        click.echo(f"{table}: {got['files_removed']} files compacted into {got['files_added']}")
+
+
+@sync.command()
+@_URL
+@click.option("--retain-hours", type=click.FloatRange(min=0), default=168.0, show_default=True,
+              help="Keep what snapshots of this many hours need (0 only when nobody pushes).")
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+def vacuum(url: str, retain_hours: float, dry_run: bool) -> None:
+    """Delete files no snapshot of the retention window needs (replaced files, leftovers of pushes).
+
+    \b
+    Example:
+      lite-tracker sync vacuum s3://team-bucket/tracking --dry-run
+    """
+    from .. import sync as sync_api
+
+    removed = sync_api.vacuum(url, retain_hours=retain_hours, dry_run=dry_run)
+    click.echo(f"{'would delete' if dry_run else 'deleted'} {len(removed)} files")
+
+
+@sync.command()
+@_URL
+@click.option("--to", "target", metavar="URL", help="Write the Delta tables under this prefix (default: in place).")
+@click.option("--dry-run", is_flag=True, help="Only report what would be migrated.")
+@_QUIET
+def migrate(url: str, target: str | None, dry_run: bool, quiet: bool) -> None:
+    """Move a bucket of the first format (Parquet and commit objects) to Delta Lake tables, in place or to
+    --to.
+
+    \b
+    Example:
+      lite-tracker sync migrate s3://team-bucket/tracking --dry-run
+    """
+    from .. import sync as sync_api
+
+    line = ProgressLine(not quiet, _sync_progress)
+    try:
+        result = sync_api.migrate(url, target, dry_run=dry_run, progress=line)
     finally:
         line.end()
     click.echo(result.summary())

@@ -1,8 +1,8 @@
 """Team sync through a shared bucket (S3, MinIO, SeaweedFS, ...): push, pull, periodic push.
 
-Each local store pushes its new events as Parquet files, plus its runs' artifacts, under its own
-partition of the bucket and commits them with a create-only commit object; pull merges teammates'
-commits into the local store; ``MlflowClient("s3://bucket/prefix")`` reads the bucket directly.
+Each local store pushes its new events, plus its runs' artifacts, into the bucket's Delta Lake tables
+(one per event table, partitioned by store; see :mod:`lite_tracker.bucket.delta`); pull merges teammates'
+pushes into the local store; ``MlflowClient("s3://bucket/prefix")`` reads the bucket directly.
 See the README's "Team sync" section for the bucket layout.
 
 Example:
@@ -14,13 +14,14 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from ..bucket.untrusted import SkippedCommitWarning
 from ..settings import tracking_uri_from_env
 from ._types import SyncProgress, SyncResult
 
 __all__ = ["SkippedCommitWarning", "SyncProgress", "SyncResult", "committed_files", "disable_sync", "enable_sync",
-           "pull", "push"]
+           "migrate", "optimize", "pull", "push", "storage_options", "vacuum"]
 
 
 def _client(store: str | None):  # type: ignore[no-untyped-def]
@@ -73,7 +74,8 @@ def push(url: str, store: str | None = None, *, artifacts: bool = True, dry_run:
 
 
 def pull(url: str, store: str | None = None, *, artifacts: bool = False, dry_run: bool = False,
-         progress: Callable[[SyncProgress], None] | None = None) -> SyncResult:
+         progress: Callable[[SyncProgress], None] | None = None,
+         as_of: int | str | datetime | None = None) -> SyncResult:
     """Merge what teammates pushed to a shared bucket into a local store.
 
     Ids are kept; mutable fields are last writer wins by event time, with the history kept. A
@@ -85,6 +87,8 @@ def pull(url: str, store: str | None = None, *, artifacts: bool = False, dry_run
         artifacts: Download pulled runs' artifacts now (otherwise they are read from the bucket on demand).
         dry_run: Only count what would be downloaded.
         progress: Called with a :class:`SyncProgress` after each downloaded batch.
+        as_of: Pull only what the team had pushed at this point: a version of the bucket's ``pushes``
+            table (``12``) or a time (``"2026-11-30T12:00:00Z"``); a later pull brings the rest.
 
     Returns:
         A :class:`SyncResult`.
@@ -98,7 +102,8 @@ def pull(url: str, store: str | None = None, *, artifacts: bool = False, dry_run
     """
     from ._pull import pull as _pull
 
-    return _pull(_client(store), _check_url(url), artifacts=artifacts, dry_run=dry_run, progress=progress)
+    return _pull(_client(store), _check_url(url), artifacts=artifacts, dry_run=dry_run, progress=progress,
+                 as_of=as_of)
 
 
 def enable_sync(url: str, interval: float = 300.0, *, store: str | None = None, push_at_exit: bool = True,
@@ -140,25 +145,91 @@ def disable_sync(url: str | None = None, *, final_push: bool = False) -> None:
     disable(None if url is None else url.rstrip("/"), final_push)
 
 
-def committed_files(url: str) -> dict[str, list[str]]:
-    """The committed data files in a bucket, per table, as ``s3://`` URLs (for DuckDB, pyarrow, Spark).
+def storage_options() -> dict[str, str]:
+    """The ``storage_options`` that point deltalake or polars at the bucket, from the same environment
+    lite_tracker reads (the endpoint variables; credentials are left to the AWS chain).
 
-    Globbing ``tables/<table>/*/*.parquet`` also works; it may in addition read the leftovers of an
-    interrupted push (copies of rows that a later push committed). This list is exact.
+    Example:
+        >>> from deltalake import DeltaTable  # doctest: +SKIP
+        >>> DeltaTable("s3://team-bucket/tracking/tables/metrics", storage_options=storage_options())  # doctest: +SKIP
+    """
+    from ..bucket.delta import storage_options as _options
+
+    return _options()
+
+
+def committed_files(url: str) -> dict[str, list[str]]:
+    """The data files of each Delta table's current snapshot, as URLs (for engines without a Delta reader).
+
+    Every engine with a Delta reader (deltalake, polars, Spark, Trino, DuckDB's ``delta``) reads
+    ``<url>/tables/<table>`` directly instead, with the same result.
 
     Example:
         >>> files = committed_files("s3://team-bucket/tracking")  # doctest: +SKIP
         >>> con.sql("SELECT count(*) FROM read_parquet($f)", params={"f": files["metrics"]})  # doctest: +SKIP
     """
+    from ..bucket import delta
+    from ..bucket.delta import PUSHES
     from ..bucket.objects import Bucket
-    from ..bucket.untrusted import read_commits
+    from ..store.segments import TABLES
 
     bucket = Bucket(_check_url(url))
-    scheme = bucket.url.split("://", 1)[0]
     out: dict[str, list[str]] = {}
     with bucket.errors("reading"):
-        wanted = [(s, n) for s, ns in sorted(bucket.commit_numbers().items()) for n in ns]
-        for commit in read_commits(bucket, wanted):  # malformed commits are left out, with a warning
-            for table, files in commit.files.items():
-                out.setdefault(table, []).extend(f"{scheme}://{bucket.path(f['path'])}" for f in files)
+        bucket.check_format()
+        for table in [spec.events for spec in TABLES] + [PUSHES]:
+            dt = delta.load(bucket.url, table)
+            if dt is not None:
+                out[table] = sorted(dt.file_uris())
     return out
+
+
+def optimize(url: str) -> dict[str, dict[str, int]]:
+    """Compact the bucket's small files (metrics sorted by run and key with a Z-order) and checkpoint
+    each table's log, so reads stay fast. Safe while teammates push.
+
+    Returns:
+        ``table -> {"files_added": n, "files_removed": n}``.
+
+    Example:
+        >>> optimize("s3://team-bucket/tracking")["metrics"]  # doctest: +SKIP
+        {'files_added': 1, 'files_removed': 40}
+    """
+    from ._maintain import optimize as _optimize
+
+    return _optimize(_check_url(url))
+
+
+def vacuum(url: str, retain_hours: float = 168.0, *, dry_run: bool = False) -> list[str]:
+    """Delete the files no snapshot of the last ``retain_hours`` needs: files an optimize replaced and
+    leftovers of interrupted pushes. Time travel reaches back ``retain_hours`` afterwards.
+
+    A push uploads its files a moment before committing them: keep ``retain_hours`` longer than any
+    push takes (use 0 only when nobody pushes).
+
+    Returns:
+        The deleted (or, with ``dry_run``, deletable) files, as ``tables/<table>/<path>``.
+
+    Example:
+        >>> len(vacuum("s3://team-bucket/tracking", retain_hours=24))  # doctest: +SKIP
+        40
+    """
+    from ._maintain import vacuum as _vacuum
+
+    return _vacuum(_check_url(url), retain_hours, dry_run)
+
+
+def migrate(url: str, to: str | None = None, *, dry_run: bool = False,
+            progress: Callable[[SyncProgress], None] | None = None) -> SyncResult:
+    """Move a bucket of format 1 (Parquet files and commit objects) to Delta Lake tables (format 2).
+
+    In place by default, or into a new prefix ``to``. Every commit becomes one push of its store; a
+    malformed commit is skipped with a :class:`SkippedCommitWarning`. Run again, it writes nothing twice.
+
+    Example:
+        >>> migrate("s3://team-bucket/tracking", dry_run=True).summary()  # doctest: +SKIP
+        'would have migrated 12 files (310.2 KB), 0 runs, 40210 rows in 0.31s (dry run: 3 stores, nothing written)'
+    """
+    from ._maintain import migrate as _migrate
+
+    return _migrate(_check_url(url), None if to is None else _check_url(to), dry_run=dry_run, progress=progress)

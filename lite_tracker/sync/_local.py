@@ -2,14 +2,16 @@
 
 Incremental tracking uses DuckDB row ids. The store's event tables are append-only, so the rows of
 each table are numbered densely in the order they were compacted, and "new since the last push" is
-``rowid >= hwm`` where the high-water mark ``hwm`` per table is recorded in the store's last commit in
-the bucket (the bucket is the source of truth; nothing to lose locally). Pulled events are appended by
+``rowid >= hwm`` where the high-water mark ``hwm`` per table is recorded in that table's Delta log in the
+bucket, as the version of this store's application transaction (the bucket is the source of truth;
+nothing to lose locally). Pulled events are appended by
 :meth:`LocalStore.ingest` while it holds the compaction lock, so they get one contiguous row-id range
 per table; those ranges are recorded (``sync_pulled``) in the same transaction and never pushed back.
 
 Sync keeps three small tables in the store file, created on first use: ``sync_meta`` (the store id),
 ``sync_pulled`` (row-id ranges of pulled events) and ``sync_cursor`` (per bucket and teammate store,
-the last commit pulled), plus ``sync_experiment_map`` (teammates' experiment ids mapped by name) and
+the last push pulled; ``sync_meta`` also keeps the version of the bucket's ``pushes`` table last read),
+plus ``sync_experiment_map`` (teammates' experiment ids mapped by name) and
 ``sync_origin`` (the store whose commit first brought each pulled experiment, run and registered model;
 see :meth:`LocalStore.owners`).
 """
@@ -169,6 +171,14 @@ class LocalStore:
                 "SELECT store, max(last_commit) FROM sync_cursor WHERE remote = ? GROUP BY store", [remote]
             ).fetchall()}
 
+    def pulled_version(self, remote: str) -> int | None:
+        """The version of the bucket's ``pushes`` table read by the last pull from ``remote``."""
+        with self.read() as con:
+            if "sync_meta" not in self._tables(con):
+                return None
+            rows = con.execute("SELECT value FROM sync_meta WHERE key = ?", [f"pulled_version {remote}"]).fetchall()
+        return int(rows[0][0]) if rows else None
+
     def experiment_names(self) -> tuple[dict[str, str], dict[str, str]]:
         """Local experiments as name -> id, and the remembered id mapping of teammates' experiments."""
         with self.read() as con:
@@ -220,10 +230,12 @@ class LocalStore:
                 "SELECT model_id, name FROM registered_models WHERE deleted_timestamp IS NULL").fetchall()}
 
     def ingest(self, tables: dict[str, pa.Table], remote: str, cursors: dict[str, int],
-               experiment_map: dict[str, str], origins: dict[tuple[str, str], str] | None = None) -> int:
+               experiment_map: dict[str, str], origins: dict[tuple[str, str], str] | None = None,
+               version: int | None = None) -> int:
         """Append pulled events in one transaction: fold them like compaction does, record their row-id
         ranges as pulled, the store each new object came from (``origins``: (table, id) -> store), and
-        advance the cursors. Returns the number of rows."""
+        advance the cursors (the last push pulled per store, and ``version``, the ``pushes`` table's).
+        Returns the number of rows."""
         rows = 0
         with self.write() as con:
             con.execute("BEGIN TRANSACTION")
@@ -241,6 +253,10 @@ class LocalStore:
                 for store, number in cursors.items():
                     con.execute("DELETE FROM sync_cursor WHERE remote = ? AND store = ?", [remote, store])
                     con.execute("INSERT INTO sync_cursor VALUES (?, ?, ?)", [remote, store, number])
+                if version is not None:
+                    key = f"pulled_version {remote}"
+                    con.execute("DELETE FROM sync_meta WHERE key = ?", [key])
+                    con.execute("INSERT INTO sync_meta VALUES (?, ?)", [key, str(version)])
                 for eid, local in experiment_map.items():
                     con.execute("DELETE FROM sync_experiment_map WHERE experiment_id = ?", [eid])
                     con.execute("INSERT INTO sync_experiment_map VALUES (?, ?, ?)", [remote, eid, local])

@@ -7,9 +7,13 @@ mapped to the local id (its runs and tags move there; the mapping is remembered 
 keep their bucket artifact location, so artifacts are fetched on demand; ``artifacts=True`` downloads
 them into the local artifact root now.
 
-Whoever can write to the bucket is untrusted: each commit is read and checked on its own (files,
+Pull reads the ``pushes`` Delta table (nothing more when its version is the one pulled last time), then
+the rows of teammates' pushes newer than the last one pulled from each store, from the current snapshot
+of each event table (so compaction and vacuum never make a pull miss or repeat rows).
+
+Whoever can write to the bucket is untrusted: each push is read and checked on its own (files,
 ids, values; see :mod:`lite_tracker.bucket.untrusted`), and may only create objects or change those first pulled from
-its own store (:meth:`LocalStore.owners`). A commit that fails is skipped whole with a
+its own store (:meth:`LocalStore.owners`). A push that fails is skipped whole with a
 :class:`~lite_tracker.bucket.untrusted.SkippedCommitWarning`; the others are ingested together in one transaction.
 """
 
@@ -17,13 +21,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..bucket.objects import Bucket, Commit, arrow_type
-from ..bucket.untrusted import commit_tables, read_commits, read_tables, skip_commit
+from ..bucket import delta
+from ..bucket.delta import PUSHES
+from ..bucket.objects import Bucket, arrow_type
+from ..bucket.untrusted import Push, push_tables, read_pushes, read_rows, skip_push
 from ..errors import InvalidParameterValue, ResourceNotFound
 from ..store.catalog import DEFAULT_EXPERIMENT_ID
 from ..store.segments import (
+    BY_EVENTS,
     DATASET_TABLES,
     EXPERIMENT_TAGS,
     EXPERIMENTS,
@@ -43,75 +51,84 @@ if TYPE_CHECKING:
     from ..tracking.client import MlflowClient
 
 def pull(client: MlflowClient, url: str, *, artifacts: bool = False, dry_run: bool = False,
-         progress: Callable[[SyncProgress], None] | None = None) -> SyncResult:
+         progress: Callable[[SyncProgress], None] | None = None,
+         as_of: int | str | datetime | None = None) -> SyncResult:
     started = time.perf_counter()
+    when = delta.parse_as_of(as_of)
     local = LocalStore(client)
     local.settle()
     bucket = Bucket(url)
     store_id = local.store_id(create=False) or ""
     with bucket.errors("pulling from"):
         bucket.check_bucket()
+        bucket.check_format()
+        pushes_dt = delta.load(bucket.url, PUSHES, when)
+        version = pushes_dt.version() if pushes_dt is not None else -1
         cursors = local.cursors(bucket.url)
-        wanted = [(s, n) for s, numbers in sorted(bucket.commit_numbers().items()) if s != store_id
-                  for n in numbers if n > cursors.get(s, 0)]
-        commits = read_commits(bucket, wanted)
-        files = [(c.store, name, f["path"], int(f["bytes"])) for c in commits for name, fl in c.files.items()
-                 for f in fl]
-        total = sum(f[3] for f in files)
-        if dry_run or not files:
+        unchanged = when is None and version == local.pulled_version(bucket.url)
+        pushes = [] if pushes_dt is None or unchanged else read_pushes(bucket, pushes_dt)
+        new = [p for p in pushes if p.store != store_id and p.number > cursors.get(p.store, 0)]
+        rows = sum(n for p in new for n in p.tables.values())
+        if dry_run or not new:
             note = "dry run: nothing downloaded" if dry_run else "nothing new"
-            result = SyncResult("pull", bucket.url, store_id, len(commits), len(files), total, 0,
-                                sum(int(f["rows"]) for c in commits for fl in c.files.values() for f in fl),
-                                time.perf_counter() - started, dry_run, note)
-            if not dry_run and len(commits) < len(wanted):
-                local.ingest({}, bucket.url, _cursors(wanted, cursors), {})  # skipped for good: warn once
+            result = SyncResult("pull", bucket.url, store_id, len(new), 0, 0, 0, rows, time.perf_counter() - started,
+                                dry_run, note)
+            if not dry_run and when is None and version >= 0 and not unchanged:
+                local.ingest({}, bucket.url, {}, {}, version=version)
             if not dry_run and artifacts:
                 result = _with_artifacts(result, _fetch_artifacts(local, bucket, progress), started)
             return result
-        state = SyncProgress("pull", 0, len(files), 0, total)
-        parsed: dict[str, pa.Table | Exception] = {}
-        for i in range(0, len(files), 256):
-            batch = files[i:i + 256]
-            parsed.update(read_tables(bucket, [f[2] for f in batch]))
-            state = SyncProgress("pull", state.files_done + len(batch), len(files),
-                                 state.bytes_done + sum(f[3] for f in batch), total)
+        wanted: dict[str, set[int]] = {}
+        for p in new:
+            wanted.setdefault(p.store, set()).add(p.number)
+        names = sorted({name for p in new for name in p.tables if name in BY_EVENTS})  # unknown: a newer writer
+        groups: dict[tuple[str, int], dict[str, list[pa.Table]]] = {}
+        broken: dict[tuple[str, int], str] = {}
+        files = nbytes = 0
+        for i, name in enumerate(names):
+            dt = delta.load(bucket.url, name)
+            if dt is not None:
+                got = read_rows(bucket, name, dt, wanted, groups, broken)
+                files, nbytes = files + got[0], nbytes + got[1]
             if progress is not None:
-                progress(state)
-        merged, origins = _accept(local, bucket, commits, parsed)
+                progress(SyncProgress("pull", i + 1, len(names), nbytes, nbytes))
+        merged, origins = _accept(local, bucket, new, groups, broken)
         exp_map = _map_experiments(local, merged)
         merged = _apply_experiment_map(merged, exp_map)
-        rows = local.ingest(merged, bucket.url, _cursors(wanted, cursors), exp_map, origins)
+        done = {p.store: max(n for n in wanted[p.store]) for p in new}
+        rows = local.ingest(merged, bucket.url, done, exp_map, origins,
+                            version=version if when is None else None)
         run_ids: set[str] = set()
         for t in merged.values():
             if "run_id" in t.column_names:
                 run_ids.update(v for v in t.column("run_id").unique().to_pylist() if v)
-        result = SyncResult("pull", bucket.url, store_id, len(commits), len(files), total, len(run_ids), rows,
+        result = SyncResult("pull", bucket.url, store_id, len(new), files, nbytes, len(run_ids), rows,
                             time.perf_counter() - started)
         if artifacts:
             result = _with_artifacts(result, _fetch_artifacts(local, bucket, progress), started)
         return result
 
 
-def _cursors(wanted: list[tuple[str, int]], cursors: dict[str, int]) -> dict[str, int]:
-    """The last commit read per store, skipped ones included (they are skipped for good)."""
-    out: dict[str, int] = {}
-    for store, number in wanted:
-        out[store] = max(number, out.get(store, cursors.get(store, 0)))
-    return out
-
-
-def _accept(local: LocalStore, bucket: Bucket, commits: list[Commit],
-            parsed: dict[str, pa.Table | Exception]) -> tuple[dict[str, pa.Table], dict[tuple[str, str], str]]:
-    """The rows of the commits that pass every check, merged per table, and the store each new object
-    comes from. A commit that fails a check is skipped whole, with a warning naming it."""
+def _accept(local: LocalStore, bucket: Bucket, pushes: list[Push],
+            groups: dict[tuple[str, int], dict[str, list[pa.Table]]],
+            broken: dict[tuple[str, int], str]) -> tuple[dict[str, pa.Table], dict[tuple[str, str], str]]:
+    """The rows of the pushes that pass every check, merged per table, and the store each new object
+    comes from. A push that fails a check is skipped whole, with a warning naming it."""
     import pyarrow as pa
 
-    checked: list[tuple[Commit, dict[str, pa.Table]]] = []
-    for c in commits:
+    checked: list[tuple[Push, dict[str, pa.Table]]] = []
+    for p in pushes:
+        key = (p.store, p.number)
         try:
-            checked.append((c, _without_default_experiment(commit_tables(c, parsed))))
+            if key in broken:
+                raise InvalidParameterValue(broken[key])
+            tables = push_tables(groups.get(key, {}))
+            found = {name: t.num_rows for name, t in tables.items() if t.num_rows}
+            if found != {name: n for name, n in p.tables.items() if n and name in BY_EVENTS}:
+                raise InvalidParameterValue(f"its row lists {p.tables} rows per table, its data files hold {found}.")
+            checked.append((p, _without_default_experiment(tables)))
         except InvalidParameterValue as e:
-            skip_commit(bucket, c.store, c.number, e.message)
+            skip_push(bucket, p.store, p.number, e.message)
     wanted: dict[str, set[str]] = {}
     for _, tables in checked:
         for table, ids in _touched(tables).items():
@@ -120,11 +137,11 @@ def _accept(local: LocalStore, bucket: Bucket, commits: list[Commit],
     models = local.live_model_names()
     origins: dict[tuple[str, str], str] = {}
     accepted: dict[str, list[pa.Table]] = {}
-    for c, tables in checked:
+    for p, tables in checked:
         try:
-            new = _check_owners(c.store, tables, owners, origins, models)
+            new = _check_owners(p.store, tables, owners, origins, models)
         except InvalidParameterValue as e:
-            skip_commit(bucket, c.store, c.number, e.message)
+            skip_push(bucket, p.store, p.number, e.message)
             continue
         origins.update(new)
         for name, t in tables.items():

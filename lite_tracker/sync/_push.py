@@ -10,18 +10,25 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._remote import MULTIPART_CHUNK
-from ..bucket.objects import Bucket, Commit
+from ..bucket import delta
+from ..bucket.delta import PUSH, PUSHES
+from ..bucket.objects import Bucket, read_parquet
+from ..bucket.untrusted import read_pushes, read_rows
 from ..errors import SyncError
 from ..store.artifacts import PACK_FOLDER
+from ..store.locks import exclusive
+from ..store.segments import TABLES
 from ._local import LocalStore
 from ._types import SyncProgress, SyncResult
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from deltalake import DeltaTable
 
     from ..tracking.client import MlflowClient
 
@@ -29,7 +36,6 @@ _BATCH_FILES = 256
 PACK_MAX_FILE = 2**20  # files below this size are packed on their first push
 PACK_MAX_BYTES = 32 * 2**20
 _BATCH_BYTES = 64 * 2**20
-_ATTEMPTS = 3
 
 
 def push(client: MlflowClient, url: str, *, artifacts: bool = True, dry_run: bool = False,
@@ -41,44 +47,56 @@ def push(client: MlflowClient, url: str, *, artifacts: bool = True, dry_run: boo
     store_id = local.store_id(create=not dry_run) or "(new store)"
     with bucket.errors("pushing to"):
         bucket.check_bucket()
-        for _ in range(_ATTEMPTS):
+        bucket.check_format()
+        # One push of this store at a time on this machine; the Delta txn ids keep it exact anyway.
+        with exclusive(local.layout.locks / f"push-{_url_hash(bucket)}.lock", 300.0, "push lock of this store"):
             result = _push_once(local, bucket, store_id, artifacts, dry_run, progress, started)
-            if result is not None:
-                if left:  # another process kept the store busy: those events go with the next push
-                    note = f"{left} segments not compacted yet, pushed next time"
-                    result = dataclasses.replace(result, note=f"{result.note}; {note}" if result.note else note)
-                return result
-    raise SyncError(f"Another push of this store to {bucket.url} kept committing first; try again.")
+    if left:  # another process kept the store busy: those events go with the next push
+        note = f"{left} segments not compacted yet, pushed next time"
+        result = dataclasses.replace(result, note=f"{result.note}; {note}" if result.note else note)
+    return result
 
 
 def _push_once(local: LocalStore, bucket: Bucket, store_id: str, artifacts: bool, dry_run: bool,
-               progress: Callable[[SyncProgress], None] | None, started: float) -> SyncResult | None:
-    numbers = bucket.commit_numbers(store_id).get(store_id, [])
-    last = bucket.read_commits([(store_id, numbers[-1])])[0] if numbers else None
-    number = (numbers[-1] if numbers else 0) + 1
-    tables, marks, local_runs = local.new_rows(last.hwm if last else {})
-    commit = Commit(store_id, number, hwm=marks)
+               progress: Callable[[SyncProgress], None] | None, started: float) -> SyncResult:
+    names = [spec.events for spec in TABLES]
+    with ThreadPoolExecutor(len(names) + 1) as pool:  # delta-rs releases the GIL: load the logs side by side
+        loaded = dict(zip([PUSHES, *names], pool.map(lambda t: delta.load(bucket.url, t), [PUSHES, *names])))
+    pushes_dt = loaded.pop(PUSHES)
+    last = (pushes_dt.transaction_version(store_id) or 0) if pushes_dt is not None else 0
+    number = last + 1
+    hwm = {name: dt.transaction_version(store_id) or 0 for name, dt in loaded.items() if dt is not None}
+    # A push killed after committing some tables left rows of push ``number``: its row still has to come,
+    # and must count those rows too (pull reads the tables a push's row lists, and checks their counts).
+    committed = _committed_rows(bucket, loaded, store_id, number)
+    tables, marks, local_runs = local.new_rows(hwm)
 
     # Data files: one Parquet file per table with new rows; local artifact folders become bucket URLs.
     blobs: dict[str, bytes] = {}
+    added: dict[str, tuple[str, int, str, str]] = {}
+    counts = dict(committed)
     run_ids: set[str] = set()
     rows = 0
     for name, table in tables.items():
         table = _relocate(table, bucket)
         if "run_id" in table.column_names:
             run_ids.update(v for v in table.column("run_id").unique().to_pylist() if v)
-        rel = bucket.data_path(name, store_id, number)
-        blobs[bucket.path(rel)] = _parquet_bytes(table)
-        commit.files[name] = [{"path": rel, "rows": table.num_rows, "bytes": len(blobs[bucket.path(rel)])}]
+        rel = delta.data_path(store_id, number)
+        table = _with_push(table, number)
+        blob = _parquet_bytes(table)
+        blobs[bucket.path(f"tables/{name}/{rel}")] = blob
+        added[name] = (rel, len(blob), store_id, delta.stats(table))
+        counts[name] = counts.get(name, 0) + table.num_rows
         rows += table.num_rows
 
     # Artifacts: files not pushed yet (or changed) under the local artifact folders of local runs.
     # Small files pushed for the first time go up in one zip pack per run (one object instead of many);
     # large and changed files go up as plain objects, which win over packed copies when read.
-    known = _known_artifacts(local, bucket, store_id, numbers, last) if artifacts else {}
+    known = _known_artifacts(local, bucket, store_id, pushes_dt, last) if artifacts else {}
     uploads: list[tuple[str, str, int]] = []
     packs: dict[str, list[tuple[str, str, int]]] = {}
     current: dict[str, dict[str, list[int]]] = {}
+    pushed_artifacts: dict[str, dict[str, int]] = {}
     if artifacts:
         for run_id, folder in local_runs:
             for rel, size, mtime in _walk(folder):
@@ -89,18 +107,19 @@ def _push_once(local: LocalStore, bucket: Bucket, store_id: str, artifacts: bool
                         packs.setdefault(run_id, []).append((os.path.join(folder, rel), rel, size))
                     else:
                         uploads.append((os.path.join(folder, rel), bucket.artifact_key(run_id, rel), size))
-                    commit.artifacts.setdefault(run_id, {})[rel] = size
+                    pushed_artifacts.setdefault(run_id, {})[rel] = size
                     run_ids.add(run_id)
 
     packed_files = sum(len(v) for v in packs.values())
-    if not blobs and not uploads and not packs:
-        if artifacts and not dry_run and last is not None:
-            _save_known(local, bucket, store_id, last.number, known, current)
-        return SyncResult("push", bucket.url, store_id, last.number if last else 0, 0, 0, 0, 0,
+    if not blobs and not uploads and not packs and not committed:
+        if artifacts and not dry_run and last:
+            _save_known(local, bucket, store_id, last, known, current)
+        return SyncResult("push", bucket.url, store_id, last, 0, 0, 0, 0,
                           time.perf_counter() - started, dry_run, "nothing new")
+    row = _push_row(number, counts, pushed_artifacts)
     total_files = len(blobs) + len(uploads) + packed_files + 1
     total_bytes = (sum(map(len, blobs.values())) + sum(u[2] for u in uploads)
-                   + sum(f[2] for files in packs.values() for f in files))
+                   + sum(f[2] for files in packs.values() for f in files) + len(row))
     if dry_run:
         return SyncResult("push", bucket.url, store_id, number, total_files, total_bytes, len(run_ids), rows,
                           time.perf_counter() - started, True, "dry run: nothing uploaded")
@@ -115,13 +134,64 @@ def _push_once(local: LocalStore, bucket: Bucket, store_id: str, artifacts: bool
     for batch in _batches(uploads):
         bucket.fs.put([u[0] for u in batch], [u[1] for u in batch], chunksize=MULTIPART_CHUNK)
         report.add(len(batch), sum(u[2] for u in batch))
-    if not bucket.write_commit(commit):
-        return None  # another process of this store committed this number first: start over
-    report.add(1, 0)
+
+    # One Delta transaction per table (side by side), then the push's row in ``pushes``, which makes it whole.
+    def commit_table(name: str) -> None:
+        dt = loaded.get(name) or delta.ensure(bucket.url, name)
+        delta.commit(dt, name, [added[name]], store_id, marks[name])
+
+    with ThreadPoolExecutor(max(1, len(added))) as pool:
+        list(pool.map(commit_table, sorted(added)))
+    rel = delta.data_path(store_id, number)
+    bucket.fs.pipe_file(bucket.path(f"tables/{PUSHES}/{rel}"), row)
+    delta.commit(pushes_dt or delta.ensure(bucket.url, PUSHES), PUSHES,
+                 [(rel, len(row), store_id, delta.stats(read_parquet(row)))], store_id, number)
+    report.add(1, len(row))
     bucket.ensure_marker()
     _save_known(local, bucket, store_id, number, known, current)
     return SyncResult("push", bucket.url, store_id, number, total_files, total_bytes, len(run_ids), rows,
                       time.perf_counter() - started, False, "")
+
+
+def _committed_rows(bucket: Bucket, loaded: dict[str, DeltaTable | None], store_id: str,
+                   number: int) -> dict[str, int]:
+    """Rows of push ``number`` of this store that the event tables already hold, per table: what a run
+    of the push killed before its ``pushes`` row committed (none after a push that completed)."""
+    wanted = {store_id: {number}}
+    groups: dict[tuple[str, int], dict[str, list[pa.Table]]] = {}
+    broken: dict[tuple[str, int], str] = {}
+    for name, dt in loaded.items():
+        if dt is not None and any(f.store == store_id and (f.hi is None or f.hi >= number) for f in delta.files(dt)):
+            read_rows(bucket, name, dt, wanted, groups, broken)
+    if broken:
+        raise SyncError(f"Push {number} of this store was interrupted and the bucket cannot give its committed rows "
+                        f"back: {broken[(store_id, number)]} Restore the file, or push this store to a new prefix.")
+    parts = groups.get((store_id, number), {})
+    return {name: n for name, tables in parts.items() if (n := sum(t.num_rows for t in tables))}
+
+
+def _with_push(table: pa.Table, number: int) -> pa.Table:
+    import pyarrow as pa
+
+    return table.append_column(PUSH, pa.array([number] * table.num_rows, pa.int64()))
+
+
+def _push_row(number: int, counts: dict[str, int], artifacts: dict[str, dict[str, int]],
+              created: int | None = None) -> bytes:
+    """The Parquet file of one row of the ``pushes`` table."""
+    import pyarrow as pa
+
+    when = int(time.time() * 1000) if created is None else created
+    return _parquet_bytes(pa.table({"created": pa.array([when], pa.int64()),
+                                    "tables": [json.dumps(counts, separators=(",", ":"))],
+                                    "artifacts": [json.dumps(artifacts, separators=(",", ":"))],
+                                    PUSH: pa.array([number], pa.int64())}))
+
+
+def _url_hash(bucket: Bucket) -> str:
+    import hashlib
+
+    return hashlib.sha256(bucket.url.encode()).hexdigest()[:16]
 
 
 class _Reporter:
@@ -232,31 +302,29 @@ def _walk(folder: str) -> list[tuple[str, int, int]]:
 # ---------------------------------------------------------------- which artifacts the bucket has
 
 def _known_path(local: LocalStore, bucket: Bucket) -> Path:
-    import hashlib
-
-    name = hashlib.sha256(bucket.url.encode()).hexdigest()[:16]
-    return local.layout.sidecar / "sync" / f"pushed-{name}.json"
+    return local.layout.sidecar / "sync" / f"pushed-{_url_hash(bucket)}.json"
 
 
-def _known_artifacts(local: LocalStore, bucket: Bucket, store_id: str, numbers: list[int],
-                     last: Commit | None) -> dict[str, dict[str, list[int | None]]]:
+def _known_artifacts(local: LocalStore, bucket: Bucket, store_id: str, pushes: DeltaTable | None,
+                     last: int) -> dict[str, dict[str, list[int | None]]]:
     """Artifacts this store has pushed: ``run_id -> rel -> [size, mtime_ns or None]``.
 
-    A local cache (keyed by the last commit it saw) makes this free; if the cache is missing or behind
-    (another process of this store pushed), the commits in the bucket are read instead.
+    A local cache (keyed by the last push it saw) makes this free; if the cache is missing or behind
+    (another process of this store pushed), this store's rows of the ``pushes`` table are read instead.
     """
     path = _known_path(local, bucket)
     try:
         cached = json.loads(path.read_text())
-        if cached.get("store") == store_id and cached.get("commit") == (last.number if last else 0):
+        if cached.get("store") == store_id and cached.get("commit") == last:
             return dict(cached["files"])
     except (OSError, ValueError, KeyError):
         pass
     known: dict[str, dict[str, list[int | None]]] = {}
-    for commit in bucket.read_commits([(store_id, n) for n in numbers]):
-        for run_id, files in commit.artifacts.items():
-            for rel, size in files.items():
-                known.setdefault(run_id, {})[rel] = [size, None]
+    if pushes is not None and last:
+        for p in read_pushes(bucket, pushes, {store_id}):
+            for run_id, files in p.artifacts.items():
+                for rel, size in files.items():
+                    known.setdefault(run_id, {})[rel] = [size, None]
     return known
 
 

@@ -33,10 +33,11 @@ class SyncResult:
     """What one push or pull did.
 
     Attributes:
-        action: ``"push"`` or ``"pull"``.
+        action: ``"push"``, ``"pull"`` or ``"migrate"``.
         url: The bucket URL.
         store_id: This store's id in the bucket.
-        commit: Push: the commit written (or the last one, when nothing was new). Pull: commits read.
+        commit: Push: the push number written (or the last one, when nothing was new). Pull: pushes read.
+            Migrate: commits migrated.
         files: Objects uploaded or downloaded (data, artifacts and the commit object).
         bytes: Bytes uploaded or downloaded.
         runs: Runs whose data or artifacts were transferred.
@@ -60,7 +61,7 @@ class SyncResult:
 
     def summary(self) -> str:
         """One line for humans, e.g. ``pushed 12 files (3.4 MB), 5 runs, 1200 rows in 0.8s``."""
-        verb = {"push": "pushed", "pull": "pulled"}.get(self.action, self.action)
+        verb = {"push": "pushed", "pull": "pulled", "migrate": "migrated"}.get(self.action, self.action)
         if self.dry_run:
             verb = f"would have {verb}"
         text = (f"{verb} {self.files} files ({_size(self.bytes)}), {self.runs} runs, {self.rows} rows "
