@@ -185,7 +185,7 @@ def test_sigkill_during_migration_of_an_older_store_loses_nothing(tmp_path: Path
 def _check_registry(client: MlflowClient, outs: list[list[list[str]]]) -> int:
     """Every change seen returned is there; nothing half-made. Returns the number of changes checked."""
     rows = client._store.rows
-    assert rows('SELECT v.model_id, v.version FROM model_versions v ANTI JOIN registered_models m USING (model_id)') == []
+    assert rows("SELECT model_id, version FROM model_versions ANTI JOIN registered_models USING (model_id)") == []
     [(model_id,)] = rows("SELECT model_id FROM registered_models WHERE name = 'm' AND deleted_timestamp IS NULL")
     numbers = sorted(int(v) for (v,) in rows("SELECT version FROM model_versions WHERE model_id = ?", [model_id]))
     assert numbers == list(range(1, len(numbers) + 1)), f"versions skipped or doubled: {numbers}"
