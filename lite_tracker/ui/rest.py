@@ -604,9 +604,9 @@ def get_metric_history(v: _View, a: Args) -> Json:
     max_results = a.integer("max_results")
     token = None
     if max_results is not None:
-        if max_results <= 0:
+        if not 0 < max_results < 2**31:  # an int32 in MLflow's protobuf message
             raise InvalidParameterValue(f"Invalid value {max_results} for parameter 'max_results' supplied. "
-                                        "It must be a positive integer.")
+                                        "It must be a positive 32-bit integer.")
         offset = decode_page_token(a.text("page_token") or None)
         if offset + max_results < len(history):
             token = encode_page_token(offset + max_results)
