@@ -168,6 +168,8 @@ class Args:
             key = item.get("key")
             if not key:
                 raise self._missing(f"{name}[{i}].key")
+            if not isinstance(key, str):
+                raise self._bad(f"{name}[{i}].key", key, "expected a string")
             out.append((key, Args(item).text("value", default="")))
         return out
 

@@ -246,6 +246,12 @@ def _catalogue() -> list[Case]:
         cases.append(Case(f"model version: {name}", "GET",
                           f"{API}/model-versions/get?{_query({'name': 'iris', 'version': version})}",
                           codes=(BAD, MISSING)))
+    for path, key in [("/experiments/create", "tags"), ("/runs/create", "tags"), ("/runs/log-batch", "params"),
+                      ("/runs/log-batch", "tags"), ("/registered-models/create", "tags"),
+                      ("/model-versions/create", "tags")]:
+        for name, item in [("key a list", {"key": ["k"], "value": "v"}), ("key an object", {"key": {"a": 1}}),
+                           ("value a list", {"key": "k", "value": ["v"]}), ("item a string", "k=v")]:
+            cases.append(_request(path, "POST", {**_VALID[path], key: [item]}, f"{path}: {key} with {name}"))
     cases.append(Case("unknown route", "GET", API + "/runs/nothing", codes=("ENDPOINT_NOT_FOUND",), status=404))
     cases.append(Case("unknown API version", "POST", "/api/9.9/mlflow/runs/search", b"{}",
                       codes=("ENDPOINT_NOT_FOUND",), status=404))
