@@ -258,8 +258,9 @@ class ArtifactRepository:
                 raise ResourceNotFound(f"No artifact at {rel!r} under {self.root_uri}.")
             if got.is_dir():
                 for f in sorted(got.rglob("*")):
-                    if f.is_file():
-                        target = out / f.relative_to(got)
+                    # confined again: a symlink already in the destination must not carry a file out of it
+                    target = _extract_target(out, f.relative_to(got).as_posix(), self.root_uri) if f.is_file() else None
+                    if target is not None:
                         target.parent.mkdir(parents=True, exist_ok=True)
                         os.replace(f, target)
             else:
