@@ -131,6 +131,18 @@ def lost_create_race(error: BaseException) -> bool:
     return False
 
 
+def transfer_errors() -> tuple[type[BaseException], ...]:
+    """What a remote filesystem call raises when the transfer fails: ``OSError`` and ``ValueError`` (s3fs's
+    translation of S3's answers), botocore's errors (a refused connection, a timeout) and aiohttp's (a
+    connection dropped in the middle of a body)."""
+    try:
+        import aiohttp
+        import botocore.exceptions
+    except ImportError:  # no s3 extra: the other fsspec filesystems raise OSError and ValueError
+        return (OSError, ValueError)
+    return (OSError, ValueError, botocore.exceptions.BotoCoreError, aiohttp.ClientError)
+
+
 def sync_error(error: BaseException, url: str, action: str) -> SyncError:
     """A :class:`SyncError` saying what failed and what to check, without credentials."""
     endpoint = redact_url(endpoint_url())
@@ -151,6 +163,10 @@ def sync_error(error: BaseException, url: str, action: str) -> SyncError:
     elif "nosuchbucket" in text or ("bucket" in text and "not exist" in text):
         hint = f"bucket {bucket!r} does not exist at {endpoint} (while {action} {url}); create it first"
         error_code = RESOURCE_DOES_NOT_EXIST
+    elif any(w in text for w in ("payload is not completed", "server disconnected", "connection reset",
+                                 "connection was closed")):
+        hint = (f"the connection to the S3 endpoint {endpoint} broke while {action} {url}: check that the "
+                "server is up, then try again")
     elif any(w in text for w in ("connect", "endpoint", "timeout", "timed out", "name or service",
                                  "cannot connect", "resolve")):
         hint = (f"cannot reach the S3 endpoint {endpoint} while {action} {url}: check "

@@ -290,7 +290,7 @@ def test_errors_are_clear_and_hold_no_secrets(s3: dict[str, Any], tmp_path: Path
     with pytest.raises(SyncError, match="does not exist") as err:
         sync.push("s3://no-such-bucket-xyz/p", store=path)
     assert secret not in str(err.value)
-    assert main(["sync", "push", "s3://no-such-bucket-xyz/p", "--store", path, "-q"]) == 2
+    assert main(["sync", "push", "s3://no-such-bucket-xyz/p", "--store", path, "-q"]) == 1
     assert "does not exist" in capsys.readouterr().err
 
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-123456")

@@ -181,15 +181,37 @@ class ArtifactRepository:
                 self.log_artifact(Path(dirpath) / name, posixpath.join(base, rel_dir) if rel_dir != "." else base)
 
     def _remote_call(self, action: str, func: Any, *args: Any) -> Any:
-        """Call the remote filesystem; network and permission failures become a clear SyncError."""
-        from .._remote import sync_error
+        """Call the remote filesystem; a missing bucket becomes ResourceNotFound naming it, network and
+        permission failures a clear SyncError naming the endpoint."""
+        from .._remote import sync_error, transfer_errors
 
         try:
             return func(*args)
-        except (OSError, ValueError) as e:
+        except transfer_errors() as e:
+            if isinstance(e, (FileNotFoundError, PermissionError)):
+                self._check_bucket()
             if isinstance(e, FileNotFoundError) and action != "uploading to":
-                raise
+                raise ResourceNotFound(f"Not found under {self.root_uri} while {action} it: {e}") from e
             raise sync_error(e, self.root_uri, action) from e
+
+    def _check_bucket(self) -> None:
+        """Raise ResourceNotFound if the root's bucket does not exist (checked only when the server
+        can say so: S3 filesystems, reachable)."""
+        from .._remote import endpoint_url, redact_url, transfer_errors
+
+        if not hasattr(self._fs, "call_s3"):
+            return
+        bucket = self._root.split("/", 1)[0]
+        try:
+            self._fs.call_s3("head_bucket", Bucket=bucket)
+        except FileNotFoundError as e:
+            raise ResourceNotFound(
+                f"The bucket {bucket!r} does not exist at {redact_url(endpoint_url())}: create it, or set the "
+                f"artifact root (LITE_TRACKER_ARTIFACT_ROOT, or the experiment's artifact_location) to a bucket "
+                f"that exists. The artifacts of this run go to {self.root_uri}."
+            ) from e
+        except transfer_errors():
+            return  # the server answers, but not about the bucket (e.g. access denied): the caller's error stands
 
     def list_artifacts(self, path: str | None = None) -> list[FileInfo]:
         """Direct children of ``path`` (relative), folders first then files, each sorted by name."""
@@ -202,6 +224,8 @@ class ArtifactRepository:
                        for e in os.scandir(target) if not e.name.startswith(".tmp-")]
         else:
             entries = self._remote_call("listing", self._remote_children, rel)
+            if not entries:
+                self._check_bucket()
         entries.sort(key=lambda e: (not e[1], e[0]))
         return [FileInfo(posixpath.join(rel, n) if rel else n, d, s) for n, d, s in entries]
 
@@ -219,8 +243,8 @@ class ArtifactRepository:
                 shutil.copyfile(src, out)
             else:
                 raise ResourceNotFound(f"No artifact at {rel!r} under {self.root_uri}.")
-        elif not self._remote_call("downloading from", self._remote_download, rel, out):
-            raise ResourceNotFound(f"No artifact at {rel!r} under {self.root_uri}.")
+        else:
+            self._download_remote(rel, dst, out)
         return str(out)
 
     def delete_artifacts(self, keep: tuple[str, ...] = ()) -> int:
@@ -255,6 +279,27 @@ class ArtifactRepository:
             if not any(folder.iterdir()):
                 folder.rmdir()
         return count
+
+    def _download_remote(self, rel: str, dst: Path, out: Path) -> None:
+        """Download ``rel`` into a temp folder in ``dst``, then move it to ``out``: a download that fails
+        half-way leaves nothing where the caller looks."""
+        staging = Path(tempfile.mkdtemp(dir=dst, prefix=".tmp-"))
+        try:
+            got = staging / "download"
+            if not self._remote_call("downloading from", self._remote_download, rel, got):
+                self._check_bucket()
+                raise ResourceNotFound(f"No artifact at {rel!r} under {self.root_uri}.")
+            if got.is_dir():
+                for f in sorted(got.rglob("*")):
+                    # confined again: a symlink already in the destination must not carry a file out of it
+                    target = _extract_target(out, f.relative_to(got).as_posix(), self.root_uri) if f.is_file() else None
+                    if target is not None:
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        os.replace(f, target)
+            else:
+                os.replace(got, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     # ------------------------------------------------------------ remote folders (and packs)
 

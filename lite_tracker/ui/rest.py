@@ -168,6 +168,8 @@ class Args:
             key = item.get("key")
             if not key:
                 raise self._missing(f"{name}[{i}].key")
+            if not isinstance(key, str):
+                raise self._bad(f"{name}[{i}].key", key, "expected a string")
             out.append((key, Args(item).text("value", default="")))
         return out
 
@@ -604,9 +606,9 @@ def get_metric_history(v: _View, a: Args) -> Json:
     max_results = a.integer("max_results")
     token = None
     if max_results is not None:
-        if max_results <= 0:
+        if not 0 < max_results < 2**31:  # an int32 in MLflow's protobuf message
             raise InvalidParameterValue(f"Invalid value {max_results} for parameter 'max_results' supplied. "
-                                        "It must be a positive integer.")
+                                        "It must be a positive 32-bit integer.")
         offset = decode_page_token(a.text("page_token") or None)
         if offset + max_results < len(history):
             token = encode_page_token(offset + max_results)

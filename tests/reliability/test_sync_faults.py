@@ -109,7 +109,7 @@ def test_server_killed_mid_push_fails_clearly_and_the_rerun_lands_once(server: S
 
     # While the server is down, the command says the same in one line, without a traceback.
     cli = _cli("sync", "push", url, "--store", path, "-q")
-    assert cli.returncode == 2 and cli.stdout == ""
+    assert cli.returncode == 1 and cli.stdout == ""
     assert cli.stderr.startswith("lite-tracker: error: TEMPORARILY_UNAVAILABLE: Cannot reach the S3 endpoint")
     assert "Traceback" not in cli.stderr and cli.stderr.count("\n") == 1
 
@@ -146,7 +146,7 @@ def test_server_killed_mid_pull_fails_clearly_and_the_rerun_pulls_once(server: S
     assert b.search_runs([e.experiment_id for e in b.search_experiments()]) == []  # nothing half pulled
 
     cli = _cli("sync", "pull", url, "--store", b_path, "-q")
-    assert cli.returncode == 2 and cli.stdout == "" and "Traceback" not in cli.stderr
+    assert cli.returncode == 1 and cli.stdout == "" and "Traceback" not in cli.stderr
     assert cli.stderr.startswith("lite-tracker: error: TEMPORARILY_UNAVAILABLE: Cannot reach the S3 endpoint")
 
     _restart(server)
@@ -182,7 +182,7 @@ def test_wrong_credentials_are_refused_clearly_without_the_secret(server: S3Serv
         assert "AWS_SECRET_ACCESS_KEY" in e.message and url in e.message
         assert wrong not in e.message and server.env()["AWS_SECRET_ACCESS_KEY"] not in e.message
     cli = _cli("sync", "pull", url, "--store", str(tmp_path / "b.duckdb"), "-q")
-    assert cli.returncode == 2 and "lite-tracker: error: PERMISSION_DENIED: Access denied" in cli.stderr
+    assert cli.returncode == 1 and "lite-tracker: error: PERMISSION_DENIED: Access denied" in cli.stderr
     assert wrong not in cli.stderr and "Traceback" not in cli.stderr
 
 
@@ -206,5 +206,5 @@ def test_a_missing_bucket_is_named(server: S3Server, tmp_path: Path) -> None:
         assert e.message.startswith(f"Bucket 'no-such-team-bucket' does not exist at {server.endpoint_url}"), name
         assert "create it first" in e.message
     cli = _cli("sync", "push", url, "--store", path, "-q")
-    assert cli.returncode == 2 and "Traceback" not in cli.stderr
+    assert cli.returncode == 1 and "Traceback" not in cli.stderr
     assert "RESOURCE_DOES_NOT_EXIST: Bucket 'no-such-team-bucket' does not exist" in cli.stderr
