@@ -182,6 +182,28 @@ def test_experiments_with_the_same_name_merge(s3: dict[str, Any], tmp_path: Path
     assert {r.info.run_id for r in remote.search_runs([eid_a])} == set(ids_a + ids_b)
 
 
+def test_gc_of_a_store_that_syncs_loses_nothing_pushed_later(s3: dict[str, Any], tmp_path: Path) -> None:
+    """Push finds new rows by position in the event tables: gc must not move the rows after the ones it
+    deletes, or the next push skips them. Purged runs go up as deleted, never with their data."""
+    path = str(tmp_path / "a.duckdb")
+    a = MlflowClient(path)
+    ids = _fill(a, tmp_path, runs=40, steps=300, artifacts=False)
+    sync.push(s3["url"], store=path)
+    doomed, kept = ids[:30], ids[30:]
+    for rid in doomed:
+        a.delete_run(rid)
+    a.flush()
+    assert main(["gc", "--yes", "--store", path]) == 0
+    later = _fill(a, tmp_path, experiment="after", runs=3, artifacts=False)
+    a.log_batch(kept[0], metrics=[Metric("late", 1.0, 0, s) for s in range(20)])
+    a.flush()
+    sync.push(s3["url"], store=path)
+    b = MlflowClient(str(tmp_path / "b.duckdb"))
+    sync.pull(s3["url"], store=str(tmp_path / "b.duckdb"))
+    assert _snapshot(b, kept + later) == _snapshot(a, kept + later)
+    assert {b.get_run(rid).info.lifecycle_stage for rid in doomed} == {"deleted"}
+
+
 def test_two_stores_push_concurrently(s3: dict[str, Any], tmp_path: Path) -> None:
     stores = [str(tmp_path / f"s{i}.duckdb") for i in range(3)]
     ids: list[str] = []

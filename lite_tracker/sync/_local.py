@@ -28,7 +28,7 @@ from ..errors import LockTimeout, SyncError
 from ..store import catalog
 from ..store.connection import connect
 from ..store.locks import exclusive
-from ..store.segments import TABLES
+from ..store.segments import RUNS, TABLES
 
 if TYPE_CHECKING:
     import duckdb
@@ -142,8 +142,11 @@ class LocalStore:
                 marks[spec.events] = max(end, start)
                 if end <= start:
                     continue
+                # gc keeps purged runs' event rows in a store that syncs: only their lifecycle goes up (a
+                # teammate who has the run sees it deleted), never their data
+                kept = "TRUE" if spec is RUNS else catalog.purged_filter(spec)
                 parts = [con.sql(f"SELECT {', '.join(spec.column_names)} FROM {spec.events} "
-                                 f"WHERE rowid >= {a} AND rowid < {b}").to_arrow_table()
+                                 f"WHERE rowid >= {a} AND rowid < {b} AND {kept}").to_arrow_table()
                          for a, b in _subtract((start, end), pulled.get(spec.events, []))]
                 parts = [p for p in parts if p.num_rows]
                 if parts:
