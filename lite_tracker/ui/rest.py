@@ -43,6 +43,7 @@ from ..errors import (
 )
 from ..search import decode_page_token, encode_page_token
 from ..tracking.client import MlflowClient
+from . import openapi
 from .errors import require_writable
 
 MAX_JSON_BYTES = 1_000_000  # MLflow's limit for a log-batch request, applied to every JSON body
@@ -890,6 +891,7 @@ _API: list[tuple[str, list[str], Handler, bool]] = [
 ]
 
 routes: list[BaseRoute] = [Route(path, _endpoint(fn, write), methods=methods) for path, methods, fn, write in _API]
+routes.append(Route("/openapi.json", openapi.serve_document, methods=["GET"]))
 
 artifact_routes: list[BaseRoute] = [
     Route("/artifacts", proxy_list, methods=["GET"]),
