@@ -200,8 +200,9 @@ def _store_file(layout: Layout) -> tuple[Check, int | None]:
 
 
 def _bytes_needed(con: duckdb.DuckDBPyConnection) -> int:
-    """The size the store file must at least have: its headers and every block it counts."""
-    [(block_size, blocks)] = con.execute("SELECT block_size, total_blocks FROM pragma_database_size() "
+    """The size the store file must at least have: its headers and every block in use (free blocks at the
+    end are not in the file: DuckDB truncates them away)."""
+    [(block_size, blocks)] = con.execute("SELECT block_size, used_blocks FROM pragma_database_size() "
                                          "WHERE database_name = current_database()").fetchall()
     return _FILE_HEADERS + int(block_size) * int(blocks)
 

@@ -94,3 +94,13 @@ def held_read_write(db: Path) -> Iterator[int]:
         proc.wait(timeout=30)
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+def assert_verified(db: Path) -> None:
+    """``lite-tracker doctor --verify`` finds nothing failing in the store: every invariant of its rows
+    holds, the file reads whole, every pending segment is readable."""
+    from lite_tracker.settings import resolve_settings
+    from lite_tracker.store.doctor import FAIL, diagnose
+
+    failed = [f"{c.name}: {c.message}" for c in diagnose(resolve_settings(str(db)), verify=True) if c.status == FAIL]
+    assert failed == [], failed

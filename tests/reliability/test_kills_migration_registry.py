@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
+from _faults import assert_verified
 from test_load_and_crashes import _figures
 
 from lite_tracker import MlflowClient
@@ -131,6 +132,7 @@ def _check_migrated(store: Path, after: set[int]) -> None:
     steps = [m.step for m in client.get_metric_history(RUN_ID, "after")]
     assert len(steps) == len(set(steps)) and after <= set(steps), (steps, after)
     close_all()
+    assert_verified(store)
 
 
 def _version_left(store: Path) -> int:
@@ -225,6 +227,7 @@ def test_sigkill_during_registry_updates_leaves_no_half_made_version(store_path:
                                                    rng.uniform(0.5, 4.0)), range(REGISTRY_KILLS)))
     assert client._store.compact() is not None or client._store.compact() is not None
     checked = _check_registry(client, outs)
+    assert_verified(store_path)
     assert checked >= REGISTRY_KILLS, f"too few changes landed before the kills ({checked})"
     versions = len(client._store.rows("SELECT 1 FROM model_versions"))
     _figures("registry_kills", {"kills": REGISTRY_KILLS, "changes_checked": checked, "versions": versions,

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from _faults import assert_verified
 from test_multiprocess import _kill_at_random
 
 from lite_tracker import MlflowClient
@@ -141,4 +142,5 @@ def test_sigkill_at_random_moments_loses_nothing_flushed(store_path: Path) -> No
         assert client.get_run(run_id).info.status == "KILLED"
         durable += last + 1
     assert client._store.pending_count() == 0
+    assert_verified(store_path)
     _figures("kills", {"kills": KILLS, "flushed_points_checked": durable, "lost": 0, "duplicated": 0})
