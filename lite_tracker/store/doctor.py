@@ -196,7 +196,8 @@ def _store_file(layout: Layout) -> tuple[Check, int | None]:
         return Check(name, WARN, f"{str(path)!r} has format {version}; the next process that logs to it migrates "
                                  f"it in place to format {FORMAT_VERSION} (older lite_tracker versions then no longer "
                                  "open it: back it up first if they must)."), version
-    return Check(name, OK, f"{str(path)!r}: format {version}, {experiments} experiments, {runs} runs, {size}."), version
+    return Check(name, OK, f"{str(path)!r}: format {version}, {experiments} experiments and {runs} runs compacted, "
+                           f"{size}."), version
 
 
 def _bytes_needed(con: duckdb.DuckDBPyConnection) -> int:
