@@ -142,6 +142,12 @@ class Bucket:
         except (ValueError, TypeError, AttributeError) as e:
             raise SyncError(f"{self.url}/{MARKER} is not a lite_tracker bucket marker ({e}).") from None
 
+    def check(self) -> None:
+        """Before reading or writing the team's tables: the bucket exists, the credentials work, and it
+        holds this lite_tracker's format (or nothing yet)."""
+        self.check_bucket()
+        self.check_format()
+
     def check_format(self) -> None:
         """Refuse a bucket of another format: a newer one (upgrade), or format 1 (migrate it)."""
         found = self.format()

@@ -95,8 +95,7 @@ class BucketReader:
         if self.as_of is not None and self._version is not None:
             return  # a past state does not change
         if self._version is None:  # first read: a missing bucket is named as such, as push and pull do
-            self.bucket.check_bucket()
-            self.bucket.check_format()
+            self.bucket.check()
         pushes_dt = delta.load(self.bucket.url, PUSHES, self.as_of)
         if pushes_dt is None or pushes_dt.version() == self._version:
             return

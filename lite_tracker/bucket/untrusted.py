@@ -237,24 +237,15 @@ def commit_tables(commit: Commit, parsed: dict[str, pa.Table | Exception]) -> di
     Raises:
         InvalidParameterValue: A data file is missing or unreadable, or a value breaks a local rule.
     """
-    import pyarrow as pa
-
-    tables: dict[str, pa.Table] = {}
+    parts: dict[str, list[pa.Table]] = {}
     for name, files in commit.files.items():
-        parts = []
+        parts[name] = []
         for f in files:
             got = parsed[f["path"]]
             if isinstance(got, Exception):
                 raise InvalidParameterValue(f"its data file {f['path']} cannot be read ({type(got).__name__}: {got}).")
-            parts.append(got)
-        try:
-            table = concat_events(name, parts)
-        except pa.ArrowException as e:
-            raise InvalidParameterValue(f"its data files of {name} do not fit the table ({e}).") from e
-        if table is not None:
-            tables[name] = table
-    check_tables(tables)
-    return tables
+            parts[name].append(got)
+    return push_tables(parts)
 
 
 # ---------------------------------------------------------------- format 2: Delta tables

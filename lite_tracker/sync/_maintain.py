@@ -26,8 +26,7 @@ def optimize(url: str) -> dict[str, dict[str, int]]:
     bucket = Bucket(url)
     out: dict[str, dict[str, int]] = {}
     with bucket.errors("optimizing"):
-        bucket.check_bucket()
-        bucket.check_format()
+        bucket.check()
         for table in _TABLES:
             dt = delta.load(bucket.url, table)
             if dt is None:
@@ -48,8 +47,7 @@ def vacuum(url: str, retain_hours: float = 168.0, dry_run: bool = False) -> list
         raise InvalidParameterValue(f"retain_hours must be 0 or more, got {retain_hours!r}.")
     removed: list[str] = []
     with bucket.errors("vacuuming"):
-        bucket.check_bucket()
-        bucket.check_format()
+        bucket.check()
         for table in _TABLES:
             dt = delta.load(bucket.url, table)
             if dt is None:

@@ -60,8 +60,7 @@ def pull(client: MlflowClient, url: str, *, artifacts: bool = False, dry_run: bo
     bucket = Bucket(url)
     store_id = local.store_id(create=False) or ""
     with bucket.errors("pulling from"):
-        bucket.check_bucket()
-        bucket.check_format()
+        bucket.check()
         pushes_dt = delta.load(bucket.url, PUSHES, when)
         version = pushes_dt.version() if pushes_dt is not None else -1
         cursors = local.cursors(bucket.url)

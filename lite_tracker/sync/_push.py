@@ -46,8 +46,7 @@ def push(client: MlflowClient, url: str, *, artifacts: bool = True, dry_run: boo
     bucket = Bucket(url)
     store_id = local.store_id(create=not dry_run) or "(new store)"
     with bucket.errors("pushing to"):
-        bucket.check_bucket()
-        bucket.check_format()
+        bucket.check()
         # One push of this store at a time on this machine; the Delta txn ids keep it exact anyway.
         with exclusive(local.layout.locks / f"push-{_url_hash(bucket)}.lock", 300.0, "push lock of this store"):
             result = _push_once(local, bucket, store_id, artifacts, dry_run, progress, started)
