@@ -147,15 +147,17 @@ def sync_error(error: BaseException, url: str, action: str) -> SyncError:
     """A :class:`SyncError` saying what failed and what to check, without credentials."""
     endpoint = redact_url(endpoint_url())
     bucket = url.split("://", 1)[-1].split("/", 1)[0]
-    code = ""
+    code, status = "", None
     response = getattr(error.__cause__, "response", None) or getattr(error, "response", None)
     if isinstance(response, dict):
         code = str(response.get("Error", {}).get("Code") or "")
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     text = f"{type(error).__name__} {code} {error}".lower()
     error_code = None
-    if isinstance(error, PermissionError) or any(
+    # The status comes from the answer, never from the text: a port or request id may contain "403".
+    if isinstance(error, PermissionError) or status == 403 or any(
         w in text for w in ("accessdenied", "invalidaccesskeyid", "signaturedoesnotmatch", "forbidden",
-                            "nocredentials", "unable to locate credentials", "403")
+                            "nocredentials", "unable to locate credentials")
     ):
         hint = (f"access denied by {endpoint} while {action} {url}: check the credentials "
                 "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE) and the bucket policy")

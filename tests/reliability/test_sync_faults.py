@@ -6,6 +6,7 @@ do, never a traceback or a secret; nothing is half visible; the re-run completes
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -116,7 +117,8 @@ def test_server_killed_mid_push_fails_clearly_and_the_rerun_lands_once(server: S
     # While the server is down, the command says the same in one line, without a traceback.
     cli = _cli("sync", "push", url, "--store", path, "-q")
     assert cli.returncode == 1 and cli.stdout == ""
-    assert any(cli.stderr.startswith(f"lite-tracker: error: TEMPORARILY_UNAVAILABLE: {down}") for down in _DOWN)
+    assert any(cli.stderr.startswith(f"lite-tracker: error: TEMPORARILY_UNAVAILABLE: {down}") for down in _DOWN), \
+        cli.stderr
     assert "Traceback" not in cli.stderr and cli.stderr.count("\n") == 1
 
     _restart(server)
@@ -153,7 +155,8 @@ def test_server_killed_mid_pull_fails_clearly_and_the_rerun_pulls_once(server: S
 
     cli = _cli("sync", "pull", url, "--store", b_path, "-q")
     assert cli.returncode == 1 and cli.stdout == "" and "Traceback" not in cli.stderr
-    assert any(cli.stderr.startswith(f"lite-tracker: error: TEMPORARILY_UNAVAILABLE: {down}") for down in _DOWN)
+    assert any(cli.stderr.startswith(f"lite-tracker: error: TEMPORARILY_UNAVAILABLE: {down}") for down in _DOWN), \
+        cli.stderr
 
     _restart(server)
     assert sync.pull(url, store=b_path).runs == 5
@@ -214,3 +217,33 @@ def test_a_missing_bucket_is_named(server: S3Server, tmp_path: Path) -> None:
     cli = _cli("sync", "push", url, "--store", path, "-q")
     assert cli.returncode == 1 and "Traceback" not in cli.stderr
     assert "RESOURCE_DOES_NOT_EXIST: Bucket 'no-such-team-bucket' does not exist" in cli.stderr
+
+
+def _closed_port_containing(digits: str) -> int:
+    """A port on 127.0.0.1 that nothing listens on and whose number contains ``digits``."""
+    for port in range(int(digits) * 10, int(digits) * 10 + 10):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+    raise RuntimeError(f"no closed port found containing {digits}")
+
+
+def test_a_dead_endpoint_is_unreachable_whatever_digits_its_port_has(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kind of failure comes from the answer, never from digits in the message: a dead endpoint on
+    port 4030x is "cannot reach", not "access denied" (HTTP 403)."""
+    endpoint = f"http://127.0.0.1:{_closed_port_containing('4030')}"
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "MLFLOW_S3_", "LITE_TRACKER_S3_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-value")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+    path = str(tmp_path / "a.duckdb")
+    _fill(MlflowClient(path), tmp_path / "a", runs=1, artifacts=False)
+    for call in (lambda: sync.push("s3://team/x", store=path, artifacts=False),
+                 lambda: sync.pull("s3://team/x", store=path)):
+        with pytest.raises(SyncError) as err:
+            call()
+        assert err.value.error_code == "TEMPORARILY_UNAVAILABLE", err.value.message
+        assert err.value.message.startswith(f"Cannot reach the S3 endpoint {endpoint}"), err.value.message
