@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import StoreBusy, StoreCorrupt, StoreFormatError, StoreReadOnly
+from ..errors import LockTimeout, StoreBusy, StoreCorrupt, StoreFormatError, StoreReadOnly
 from .connection import connect, missing_store, os_store_error, patiently, read_only_error, store_error
 from .layout import Layout
 from .locks import RunLiveness, RWLock, exclusive, try_exclusive
@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 5
 STALE_TMP_SECONDS = 3600.0
 MAX_FILES_PER_COMPACTION = 5000
+# A compaction folds in passes of about this many bytes of segments, each under the write lock, and lets
+# waiting readers in between: readers wait for one pass (well under a second), not for a whole backlog.
+PASS_BYTES = 4 << 20
 DEFAULT_EXPERIMENT_ID = "0"
 
 
@@ -364,8 +367,9 @@ class SegmentChecks:
 
 
 def _load_readable(con: duckdb.DuckDBPyConnection, table: str, layout: Layout, names: list[str],
-                   columns: tuple[tuple[str, str], ...]) -> list[str]:
-    """Load the named segments into a temp table in one read; return the names loaded (none: no table).
+                   columns: tuple[tuple[str, str], ...], filename: bool = False) -> list[str]:
+    """Load the named segments into a temp table in one read (with ``filename``, each row's file in a
+    column ``filename``); return the names loaded (none: no table).
 
     If that read fails, each segment is read on its own: those that fail are quarantined (or skipped if
     they vanished) and the rest loaded again. An error that no single segment causes is raised.
@@ -374,7 +378,7 @@ def _load_readable(con: duckdb.DuckDBPyConnection, table: str, layout: Layout, n
 
     while names:
         try:
-            _load_segments(con, table, [str(layout.pending / n) for n in names], columns)
+            _load_segments(con, table, [str(layout.pending / n) for n in names], columns, filename)
             return names
         except (duckdb.InterruptException, duckdb.OutOfMemoryException):
             raise  # an interrupted or starved read says nothing about the segments: quarantine none
@@ -441,43 +445,69 @@ class CompactionResult:
 def compact(layout: Layout, rw: RWLock, liveness: RunLiveness, clock: Callable[[], int],
             write_timeout: float = 5.0, checks: SegmentChecks | None = None,
             opened: Callable[[duckdb.DuckDBPyConnection | None], None] | None = None) -> CompactionResult | None:
-    """Fold pending segments into the DuckDB file; None if another process is compacting.
+    """Fold the segments pending now into the DuckDB file; None if another process is compacting.
 
     Safe to run from any process at any time, and to kill at any point: the ledger makes each
-    segment count exactly once. Unreadable segments are quarantined; ``checks`` remembers the
-    segments already checked (a reader's, shared). ``opened`` is given the connection while it is open
-    (then None), so that another thread can interrupt the compaction.
+    segment count exactly once. The work goes in passes of about ``PASS_BYTES``, each one transaction
+    under the write lock, which is let go between passes so that queries are not held up by a backlog
+    (if a pass after the first cannot get the lock within ``write_timeout``, the rest waits for the next
+    compaction). Unreadable segments are quarantined; ``checks`` remembers the segments already
+    checked (a reader's, shared). ``opened`` is given each pass's connection while it is open (then
+    None), so that another thread can interrupt the compaction.
     """
-    import duckdb
-
     started = time.perf_counter()
     checks = checks or SegmentChecks(layout)
+    files = rows = 0
+    killed: tuple[str, ...] = ()
     with try_exclusive(layout.locks / "compact.lock") as got:
         if not got:
             return None
-        with rw.write(timeout=write_timeout):
-            if not layout.db_path.exists():  # connecting would start an empty store over the pending data
-                raise missing_store(layout.db_path)
-            con = connect(layout.db_path)
-            if opened is not None:
-                opened(con)
+        # segments written from now on wait for the next compaction: a steady stream of new ones cannot
+        # keep this one (and its hold on the compaction lock) going for ever
+        upto = {kind: names[-1] for kind in SEGMENT_KINDS if (names := list_pending(layout, kind))}
+        more = True
+        while more:
             try:
-                _require_current(con)
-                _forget_compacted(con, layout)
-                files, rows = _fold_pending(con, layout, checks)
-                killed = _reap_dead_runs(con, layout, liveness, clock, checks)
-            except duckdb.Error as e:
-                raise store_error(e, layout.db_path) from e
-            finally:
-                if opened is not None:
-                    opened(None)
-                con.close()
-            for name in files:
-                try:
-                    os.unlink(layout.pending / name)
-                except FileNotFoundError:
-                    pass
-    return CompactionResult(len(files), rows, killed, time.perf_counter() - started)
+                with rw.write(timeout=write_timeout):
+                    done, n, more, killed = _compaction_pass(layout, liveness, clock, checks, opened, upto)
+            except LockTimeout:
+                if files:
+                    break
+                raise
+            files += done
+            rows += n
+    return CompactionResult(files, rows, killed, time.perf_counter() - started)
+
+
+def _compaction_pass(layout: Layout, liveness: RunLiveness, clock: Callable[[], int], checks: SegmentChecks,
+                     opened: Callable[[duckdb.DuckDBPyConnection | None], None] | None,
+                     upto: dict[str, str]) -> tuple[int, int, bool, tuple[str, ...]]:
+    """One pass (the caller holds the compaction and write locks): (files, rows, whether segments up to
+    ``upto`` are left, the runs found dead: looked for in the last pass only)."""
+    import duckdb
+
+    if not layout.db_path.exists():  # connecting would start an empty store over the pending data
+        raise missing_store(layout.db_path)
+    con = connect(layout.db_path)
+    if opened is not None:
+        opened(con)
+    try:
+        _require_current(con)
+        _forget_compacted(con, layout)
+        files, rows, more = _fold_pending(con, layout, checks, upto)
+        killed = () if more else _reap_dead_runs(con, layout, liveness, clock, checks)
+    except duckdb.Error as e:
+        raise store_error(e, layout.db_path) from e
+    finally:
+        if opened is not None:
+            opened(None)
+        con.close()
+    for name in files:
+        try:
+            os.unlink(layout.pending / name)
+        except FileNotFoundError:
+            pass
+    return len(files), rows, more, killed
 
 
 @contextmanager
@@ -495,11 +525,10 @@ def exclusive_session(layout: Layout, rw: RWLock, checks: SegmentChecks, timeout
         con = connect(layout.db_path)
         try:
             _require_current(con)
-            while True:  # each round is a compaction; its files go before the next round lists them
+            more = True
+            while more:  # each round is a compaction pass; its files go before the next round lists them
                 _forget_compacted(con, layout)
-                files, _ = _fold_pending(con, layout, checks)
-                if len(files) < MAX_FILES_PER_COMPACTION:
-                    break
+                _, _, more = _fold_pending(con, layout, checks)
             _forget_compacted(con, layout)
             yield con
         except duckdb.Error as e:
@@ -521,17 +550,36 @@ def _forget_compacted(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
     con.execute("DELETE FROM compacted")
 
 
-def _fold_pending(con: duckdb.DuckDBPyConnection, layout: Layout, checks: SegmentChecks) -> tuple[list[str], int]:
-    budget = MAX_FILES_PER_COMPACTION
+def _fold_pending(con: duckdb.DuckDBPyConnection, layout: Layout, checks: SegmentChecks,
+                  upto: dict[str, str] | None = None) -> tuple[list[str], int, bool]:
+    """Fold the oldest pending segments (about ``PASS_BYTES``; of each kind, only those named up to
+    ``upto``'s name if given) in one transaction: (their names, rows, whether any were left out)."""
+    chosen: dict[str, list[str]] = {}
+    budget, files, more = PASS_BYTES, MAX_FILES_PER_COMPACTION, False
+    for kind in SEGMENT_KINDS:
+        _sweep_stale_tmp(layout, kind)
+        names = list_pending(layout, kind)
+        if upto is not None:
+            names = [n for n in names if kind in upto and n <= upto[kind]]
+        chosen[kind] = []
+        for name in names:
+            try:
+                size = (layout.pending / name).stat().st_size
+            except FileNotFoundError:
+                continue
+            if files == 0 or (chosen["events"] or chosen[kind]) and size > budget:
+                more = True
+                break
+            chosen[kind].append(name)
+            budget -= size
+            files -= 1
     found: dict[str, list[str]] = {}
     for kind in SEGMENT_KINDS:  # loaded before the transaction: a failed read would abort it
-        _sweep_stale_tmp(layout, kind)
-        found[kind] = _load_readable(con, f"new_{kind}_segments", layout,
-                                     checks.usable(list_pending(layout, kind)[:budget]), SEGMENT_KINDS[kind])
-        budget -= len(found[kind])
+        found[kind] = _load_readable(con, f"new_{kind}_segments", layout, checks.usable(chosen[kind]),
+                                     SEGMENT_KINDS[kind])
     names = found["events"] + found["metrics"]
     if not names:
-        return [], 0
+        return [], 0, more
     rows = 0
     con.execute("BEGIN TRANSACTION")
     try:
@@ -549,15 +597,15 @@ def _fold_pending(con: duckdb.DuckDBPyConnection, layout: Layout, checks: Segmen
     except BaseException:
         rollback(con)
         raise
-    return names, rows
+    return names, rows, more
 
 
 def _load_segments(con: duckdb.DuckDBPyConnection, table: str, paths: list[str],
-                   columns: tuple[tuple[str, str], ...] = ()) -> None:
+                   columns: tuple[tuple[str, str], ...] = (), filename: bool = False) -> None:
     """Load segments into a temp table; ``columns`` missing from every file (segments written before
     a format added them) are added as NULLs."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_parquet(?, union_by_name = true)",
-                [paths])
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_parquet(?, union_by_name = true, "
+                f"filename = {str(filename).lower()})", [paths])
     have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
     for name, sql_type in columns:
         if name not in have:
@@ -710,7 +758,7 @@ class Reader:
         self._rw = rw
         self._lock = threading.Lock()
         self._con: duckdb.DuckDBPyConnection | None = None
-        self._loaded: dict[str, tuple[str, ...]] = {}
+        self._loaded: dict[str, set[str]] = {}  # the pending segments loaded, by kind
         self._views: bool | None = None  # whether the views include pending segments (None: not defined)
         self.checks = SegmentChecks(layout)
 
@@ -760,8 +808,8 @@ class Reader:
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             con = connect()
-            for spec in TABLES:
-                con.execute(_ddl(f"p_{spec.events}", spec.columns))
+            for spec in TABLES:  # the pending rows, each with the path of its segment
+                con.execute(_ddl(f"p_{spec.events}", (*spec.columns, ("segment", "VARCHAR"))))
             self._con = con
             self._views = None
         return self._con
@@ -777,7 +825,7 @@ class Reader:
             con.execute(f"CREATE OR REPLACE VIEW {spec.state} AS {view}")
             if spec.merge == "append":
                 # a store that syncs keeps the event rows of purged runs (see store/gc.py): never shown
-                union = f" UNION ALL SELECT * FROM p_{spec.events}" if with_pending else ""
+                union = f" UNION ALL SELECT {', '.join(spec.column_names)} FROM p_{spec.events}" if with_pending else ""
                 con.execute(f"CREATE OR REPLACE VIEW {spec.events} AS SELECT * FROM s.{spec.events} "
                             f"WHERE {purged_filter(spec, 's.')}{union}")
         self._views = with_pending
@@ -790,29 +838,41 @@ class Reader:
         if spec.merge == "append":
             source = f"(SELECT {cols} FROM s.{spec.state} t WHERE {hit} UNION ALL SELECT {cols} FROM {pending})"
         else:
-            source = f"(SELECT * FROM s.{spec.state} t WHERE {hit} UNION ALL SELECT * FROM {pending})"
+            source = (f"(SELECT * FROM s.{spec.state} t WHERE {hit} "
+                      f"UNION ALL SELECT {', '.join(spec.column_names)} FROM {pending})")
         return (
             f"SELECT {cols} FROM s.{spec.state} t WHERE NOT {hit} "
             f"UNION ALL SELECT {cols} FROM ({fold_sql(spec, source)})"
         )
 
     def _load_pending(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Bring the pending rows up to date: drop those of segments compacted since the last session
+        and load the new segments only (under heavy logging a session would otherwise read the whole
+        backlog again)."""
         ledger = {r[0] for r in con.execute("SELECT file FROM s.compacted").fetchall()}
         for kind in SEGMENT_KINDS:
-            names = tuple(n for n in list_pending(self._layout, kind) if n not in ledger)
-            if self._loaded.get(kind, ()) == names:
-                continue
+            names = [n for n in list_pending(self._layout, kind) if n not in ledger]
+            loaded = self._loaded.get(kind, set())
+            gone = loaded.difference(names)
+            new = [n for n in self.checks.usable(names) if n not in loaded]
             specs = EVENT_TABLES if kind == "events" else (METRICS,)
-            for spec in specs:
-                con.execute(f"DELETE FROM p_{spec.events}")
-            if _load_readable(con, "p_segments", self._layout, self.checks.usable(list(names)),
-                              SEGMENT_KINDS[kind]):
+            try:
+                if gone:
+                    paths = [str(self._layout.pending / n) for n in gone]
+                    for spec in specs:
+                        con.execute(f"DELETE FROM p_{spec.events} WHERE segment IN (SELECT unnest(?))", [paths])
+                if _load_readable(con, "p_segments", self._layout, new, SEGMENT_KINDS[kind], filename=True):
+                    for spec in specs:
+                        where = f"\"table\" = {_q(spec.events)} AND " if kind == "events" else ""
+                        con.execute(f"INSERT INTO p_{spec.events} SELECT {', '.join(spec.column_names)}, filename "
+                                    f"FROM p_segments WHERE {where}{purged_filter(spec, 's.')}")
+                    con.execute("DROP TABLE p_segments")
+            except BaseException:  # interrupted half way: start this kind afresh next time
+                self._loaded.pop(kind, None)
                 for spec in specs:
-                    where = f"\"table\" = {_q(spec.events)} AND " if kind == "events" else ""
-                    con.execute(f"INSERT INTO p_{spec.events} SELECT {', '.join(spec.column_names)} "
-                                f"FROM p_segments WHERE {where}{purged_filter(spec, 's.')}")
-                con.execute("DROP TABLE p_segments")
-            self._loaded[kind] = names
+                    con.execute(f"DELETE FROM p_{spec.events}")
+                raise
+            self._loaded[kind] = set(names)
         with_pending = any(self._loaded.values())
         if self._views != with_pending:
             self._define_views(con, with_pending)

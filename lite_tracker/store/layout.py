@@ -11,7 +11,8 @@ A store is one DuckDB file named by the user plus a sidecar folder beside it (li
         runs/<run_id>.shared         a process that did not create the run logs to it too
         runs/<run_id>.deleted        the run is deleted (processes logging to it stop within 0.5 s); gc
                                      keeps it for purged runs
-        locks/                       rw.lock (readers vs compactor), compact.lock, meta.lock
+        locks/                       rw.lock and intent.lock (readers vs compactor), waiting.lock (readers
+                                     waiting for their turn), compact.lock, meta.lock
         artifacts/                   default artifact root
         sync/                        sync state (made by the first push or pull; gc reads its presence)
 """

@@ -2,7 +2,8 @@
 
 - :class:`RWLock`: readers (queries) share the DuckDB file; the compactor writes it alone. Writers are
   preferred: a waiting writer holds an *intent* lock that new readers queue behind, so a busy reader
-  never starves compaction.
+  never starves compaction. Readers are not starved either: a reader that has to wait says so on a
+  *waiting* lock, and a writer about to start lets the readers already waiting in first.
 - :class:`RunLiveness`: every process working on a running run holds a *shared* lock on
   ``live/<run_id>.lock``; a RUNNING run whose lock nobody holds belongs to dead processes (KILLED).
 - ``try_exclusive``: a non-blocking exclusive lock (the "only one compactor at a time" rule).
@@ -22,6 +23,7 @@ from pathlib import Path
 from ..errors import LockTimeout
 
 _POLL = 0.002
+_LET_IN = 1.0  # at most this long a writer lets the readers already waiting go first
 
 
 # Every lock file this process has open. A forked child gets copies of them, and a copy keeps the lock
@@ -138,6 +140,7 @@ class RWLock:
     def __init__(self, folder: Path, timeout: float = 30.0) -> None:
         self._rw = folder / "rw.lock"
         self._intent = folder / "intent.lock"
+        self._waiting = folder / "waiting.lock"
         self.timeout = timeout
 
     @contextmanager
@@ -147,7 +150,7 @@ class RWLock:
         fd = _open_for_reading(self._rw)
         try:
             if intent is not None and fd is not None:
-                _flock(intent, fcntl.LOCK_SH, self.timeout, "store read lock")
+                self._queue(intent)
                 try:
                     _flock(fd, fcntl.LOCK_SH, self.timeout, "store read lock")
                 finally:
@@ -159,10 +162,45 @@ class RWLock:
                 if held is not None:
                     _close(held)
 
+    def _queue(self, intent: int) -> None:
+        """Take the shared side of the intent lock; while a writer has it, hold the waiting lock shared
+        so that the next writer lets this reader in first."""
+        try:
+            fcntl.flock(intent, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        waiting = _open_for_reading(self._waiting)
+        try:
+            if waiting is not None:
+                _flock(waiting, fcntl.LOCK_SH, self.timeout, "store read lock")
+            _flock(intent, fcntl.LOCK_SH, self.timeout, "store read lock")
+        finally:
+            if waiting is not None:
+                _close(waiting)
+
+    def _let_waiting_readers_in(self) -> None:
+        """Wait (at most ``_LET_IN`` seconds) until no reader waits: back-to-back writers, such as the
+        compactions of many processes, would otherwise keep a reader out for as long as they go on."""
+        waiting = _open(self._waiting)
+        try:
+            deadline = time.monotonic() + _LET_IN
+            while True:
+                try:
+                    fcntl.flock(waiting, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        return
+                    time.sleep(_POLL)
+        finally:
+            _close(waiting)
+
     @contextmanager
     def write(self, timeout: float | None = None) -> Iterator[None]:
         """Hold the exclusive side while the DuckDB file is opened read-write (fork waits for the end)."""
         wait = self.timeout if timeout is None else timeout
+        self._let_waiting_readers_in()
         intent = _open(self._intent)
         fd = _open(self._rw)
         try:
