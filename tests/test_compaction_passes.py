@@ -109,3 +109,27 @@ def test_a_reader_loads_only_the_new_segments_and_counts_every_row_once(store_pa
     assert run.data.metrics["x"] == 4 * POINTS - 1
     assert client.sql("SELECT count(*) FROM metrics").column(0).to_pylist() == [4 * POINTS]
     assert len(loaded) == 1
+
+
+@pytest.mark.usefixtures("no_background_compaction")
+def test_looking_up_an_experiment_reads_no_metric_segment(store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process that starts while a metric backlog waits (all compactors killed, say) starts its run at
+    once: the experiment lookup reads event segments only."""
+    writer = MlflowClient(str(store_path))
+    run_id = writer.create_run("0").info.run_id
+    _backlog(writer, run_id, 3)
+    loaded: list[str] = []
+    load = catalog._load_segments
+
+    def spy(con: Any, table: str, paths: list[str], *args: Any) -> None:
+        loaded.extend(paths)
+        load(con, table, paths, *args)
+
+    monkeypatch.setattr(catalog, "_load_segments", spy)
+    fresh = MlflowClient(str(store_path))
+    assert fresh.get_experiment("0").name == "Default"
+    new_run = fresh.create_run("0").info.run_id
+    assert loaded and not [p for p in loaded if "/metrics/" in p]
+    assert fresh.get_run(run_id).data.metrics["x"] == 3 * POINTS - 1  # a run's data reads them all
+    assert [p for p in loaded if "/metrics/" in p]
+    assert fresh.get_run(new_run).info.status == "RUNNING"

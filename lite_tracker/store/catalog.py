@@ -763,8 +763,10 @@ class Reader:
         self.checks = SegmentChecks(layout)
 
     @contextmanager
-    def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection whose public views show the store plus its pending segments."""
+    def session(self, metrics: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection whose public views show the store plus its pending segments; with ``metrics``
+        False, for a query that reads no metric view, the pending metric segments are not loaded (a
+        process that starts while a backlog waits looks its experiment up at once)."""
         import duckdb
 
         path = self._layout.db_path
@@ -772,7 +774,7 @@ class Reader:
             con = self._connection()
             patiently(lambda: self._attach(con))
             try:
-                self._load_pending(con)
+                self._load_pending(con, ("events", "metrics") if metrics else ("events",))
                 yield con
             except duckdb.IOException as e:  # a damaged file fails when its blocks are read
                 raise store_error(e, path) from e
@@ -845,12 +847,12 @@ class Reader:
             f"UNION ALL SELECT {cols} FROM ({fold_sql(spec, source)})"
         )
 
-    def _load_pending(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Bring the pending rows up to date: drop those of segments compacted since the last session
-        and load the new segments only (under heavy logging a session would otherwise read the whole
-        backlog again)."""
+    def _load_pending(self, con: duckdb.DuckDBPyConnection, kinds: tuple[str, ...]) -> None:
+        """Bring the pending rows of ``kinds`` up to date: drop those of segments compacted since the
+        last session and load the new segments only (under heavy logging a session would otherwise
+        read the whole backlog again)."""
         ledger = {r[0] for r in con.execute("SELECT file FROM s.compacted").fetchall()}
-        for kind in SEGMENT_KINDS:
+        for kind in kinds:
             names = [n for n in list_pending(self._layout, kind) if n not in ledger]
             loaded = self._loaded.get(kind, set())
             gone = loaded.difference(names)

@@ -224,7 +224,7 @@ class DuckDBStore:
             f"FROM experiments WHERE {where}"
         )
         if con is None:
-            with self.reader.session() as c:
+            with self.reader.session(metrics=False) as c:
                 return self.experiments(where, params, c)
         rows = con.execute(sql, list(params)).fetchall()
         if not rows:
