@@ -462,9 +462,7 @@ def compact(layout: Layout, rw: RWLock, liveness: RunLiveness, clock: Callable[[
     with try_exclusive(layout.locks / "compact.lock") as got:
         if not got:
             return None
-        # segments written from now on wait for the next compaction: a steady stream of new ones cannot
-        # keep this one (and its hold on the compaction lock) going for ever
-        upto = {kind: names[-1] for kind in SEGMENT_KINDS if (names := list_pending(layout, kind))}
+        upto = _pending_now(layout)
         more = True
         while more:
             try:
@@ -477,6 +475,13 @@ def compact(layout: Layout, rw: RWLock, liveness: RunLiveness, clock: Callable[[
             files += done
             rows += n
     return CompactionResult(files, rows, killed, time.perf_counter() - started)
+
+
+def _pending_now(layout: Layout) -> dict[str, str]:
+    """The newest pending segment of each kind that has any: a compaction folds up to these, and
+    segments written later wait for the next one (a steady stream of new segments cannot keep it, and
+    its hold on the compaction lock, going for ever)."""
+    return {kind: names[-1] for kind in SEGMENT_KINDS if (names := list_pending(layout, kind))}
 
 
 def _compaction_pass(layout: Layout, liveness: RunLiveness, clock: Callable[[], int], checks: SegmentChecks,
@@ -525,10 +530,11 @@ def exclusive_session(layout: Layout, rw: RWLock, checks: SegmentChecks, timeout
         con = connect(layout.db_path)
         try:
             _require_current(con)
+            upto = _pending_now(layout)
             more = True
             while more:  # each round is a compaction pass; its files go before the next round lists them
                 _forget_compacted(con, layout)
-                _, _, more = _fold_pending(con, layout, checks)
+                _, _, more = _fold_pending(con, layout, checks, upto)
             _forget_compacted(con, layout)
             yield con
         except duckdb.Error as e:
@@ -551,16 +557,15 @@ def _forget_compacted(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
 
 
 def _fold_pending(con: duckdb.DuckDBPyConnection, layout: Layout, checks: SegmentChecks,
-                  upto: dict[str, str] | None = None) -> tuple[list[str], int, bool]:
+                  upto: dict[str, str]) -> tuple[list[str], int, bool]:
     """Fold the oldest pending segments (about ``PASS_BYTES``; of each kind, only those named up to
-    ``upto``'s name if given) in one transaction: (their names, rows, whether any were left out)."""
+    ``upto``'s, see :func:`_pending_now`) in one transaction: (their names, rows, whether any of those
+    were left for another pass)."""
     chosen: dict[str, list[str]] = {}
     budget, files, more = PASS_BYTES, MAX_FILES_PER_COMPACTION, False
     for kind in SEGMENT_KINDS:
         _sweep_stale_tmp(layout, kind)
-        names = list_pending(layout, kind)
-        if upto is not None:
-            names = [n for n in names if kind in upto and n <= upto[kind]]
+        names = [n for n in list_pending(layout, kind) if kind in upto and n <= upto[kind]]
         chosen[kind] = []
         for name in names:
             try:
