@@ -63,7 +63,9 @@ class BucketReader:
         self._checked = 0.0
 
     @contextmanager
-    def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def session(self, metrics: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection over the bucket's tables, read again if the last read is a few seconds old
+        (``metrics`` is the local reader's: the bucket's tables are read whole either way)."""
         with self._lock:
             con = self._connection()
             if time.monotonic() - self._checked > REFRESH_SECONDS:
