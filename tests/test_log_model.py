@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 from _models import AddOffset, Scale, negate, square
+from conftest import free_port
 from sklearn.datasets import load_iris
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
@@ -180,12 +180,6 @@ def test_a_new_flavor_is_one_more_row_before_the_generic_rule() -> None:
 # ---------------------------------------------------------------- deploy: describe and serve
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _request(url: str, body: bytes | None = None) -> tuple[int, Any]:
     req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"} if body else {})
     try:
@@ -242,7 +236,7 @@ def test_a_restarted_server_follows_alias_and_stage_promotions(fluent, store_pat
     by_alias, by_stage = commands["models:/iris@champion"], serve_commands(
         client.get_model_version("iris", 2), str(store_path))["models:/iris/Production"]
     close_all()
-    alias_port, stage_port = _free_port(), _free_port()
+    alias_port, stage_port = free_port(), free_port()
     with _serving(f"{by_alias} --port {alias_port}") as a, _serving(f"{by_stage} --port {stage_port}") as s:
         assert _predict(a) == v1.predict(ROWS).tolist() != _predict(s) == v2.predict(ROWS).tolist()
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import free_port
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
@@ -25,12 +26,6 @@ from lite_tracker.tracking.client import close_all
 
 X, Y = load_iris(return_X_y=True)
 COLUMNS = ["sl", "sw", "pl", "pw"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _request(url: str, body: bytes | None = None, content_type: str = "application/json") -> tuple[int, Any]:
@@ -54,7 +49,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list
         lite_tracker.sklearn.log_model(model, "model", registered_model_name="iris", input_example=X[:2])
     mlflow.MlflowClient().transition_model_version_stage("iris", 1, "Production")
     close_all()
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "lite_tracker", "models", "serve", "-m", "models:/iris/Production",
                              "--port", str(port), "--store", str(store)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -125,7 +120,7 @@ def test_unknown_model_fails_to_start_with_a_message(tmp_path: Path) -> None:
     mlflow.MlflowClient(str(tmp_path / "s.duckdb"))  # the store exists; the model does not
     close_all()
     proc = subprocess.run([sys.executable, "-m", "lite_tracker", "models", "serve", "-m", "models:/nope/1",
-                           "--port", str(_free_port()), "--store", str(tmp_path / "s.duckdb")],
+                           "--port", str(free_port()), "--store", str(tmp_path / "s.duckdb")],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "RESOURCE_DOES_NOT_EXIST" in proc.stderr and "nope" in proc.stderr
     assert "Serving" not in proc.stdout  # nothing claims to serve before the model is loaded

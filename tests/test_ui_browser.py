@@ -4,7 +4,6 @@ package through Playwright). In CI (`CI` set) a missing browser fails these test
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import free_port
 
 from lite_tracker import MlflowClient
 from lite_tracker.entities import Metric, Param
@@ -39,12 +39,6 @@ def _require_browser() -> Any:
             pytest.fail(f"Browser tests must run in CI: {problem}")
         pytest.skip(problem)
     return sync_playwright
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _log_data(store: str) -> dict[str, str]:
@@ -94,7 +88,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     store = str(folder / "lite_tracker.duckdb")
     ids = _log_data(store)
     ids["store"] = store
-    port = _free_port()
+    port = free_port()
     exe = Path(sys.executable).with_name("lite-tracker")
     log = folder / "server.log"
     with open(log, "wb") as out:

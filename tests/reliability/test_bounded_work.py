@@ -6,13 +6,13 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from conftest import free_port
 
 from lite_tracker import MlflowClient
 from lite_tracker.errors import InvalidParameterValue
@@ -88,12 +88,6 @@ class _Echo:
         return [len(data)]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def scoring() -> Iterator[int]:
     """A real uvicorn server (in a thread) over the scoring app with a 10 kB body limit."""
@@ -101,7 +95,7 @@ def scoring() -> Iterator[int]:
 
     from lite_tracker.serving import create_app
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(_Echo(), max_body_bytes=10_000), host="127.0.0.1",
                                            port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from conftest import free_port
 from test_load_and_crashes import _figures
 
 from lite_tracker import MlflowClient
@@ -60,12 +60,6 @@ class Server:
             con.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     store = tmp_path_factory.mktemp("http") / "s.duckdb"
@@ -77,7 +71,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     client.create_model_version("iris", f"runs:/{run_id}/notes", run_id)
     client.flush()
     close_all()
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", _SERVE, str(store), str(port)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     srv = Server(port, proc, run_id)

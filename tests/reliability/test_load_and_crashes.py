@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from _faults import assert_verified
+from conftest import free_port
 from test_multiprocess import _kill_at_random
 
 from lite_tracker import MlflowClient
@@ -104,9 +104,7 @@ def _get(url: str, timeout: float = 120.0) -> Any:
 
 def _ui_server(store: Path) -> tuple[subprocess.Popen[bytes], str]:
     """``lite-tracker ui`` on a free port, answering."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     command = str(Path(sys.executable).parent / "lite-tracker")
     proc = subprocess.Popen([command, "ui", "--store", str(store), "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
