@@ -572,7 +572,7 @@ def _fold_pending(con: duckdb.DuckDBPyConnection, layout: Layout, checks: Segmen
                 size = (layout.pending / name).stat().st_size
             except FileNotFoundError:
                 continue
-            if files == 0 or (chosen["events"] or chosen[kind]) and size > budget:
+            if files == 0 or (budget < PASS_BYTES and size > budget):  # the first file always goes
                 more = True
                 break
             chosen[kind].append(name)
