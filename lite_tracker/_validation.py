@@ -139,10 +139,21 @@ def validate_experiment_id(experiment_id: Any) -> str:
     return experiment_id
 
 
+def validate_experiment_id_type(experiment_id: Any) -> None:
+    """Refuse an experiment id that is neither a string, an int nor None, with MLflow's message."""
+    if experiment_id is not None and (isinstance(experiment_id, bool) or not isinstance(experiment_id, (str, int))):
+        raise InvalidParameterValue(
+            f"Invalid experiment id: {experiment_id} of type {type(experiment_id)}. "
+            "Must be one of str, int, or None."
+        )
+
+
 def validate_experiment_name(name: Any) -> str:
-    """Check an experiment name: a non-empty string of at most 500 characters."""
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidParameterValue(f"Invalid experiment name: {name!r}. It must be a non-empty string.")
+    """Check an experiment name: a non-empty string of at most 500 characters (MLflow's messages)."""
+    if name is None or (isinstance(name, str) and not name.strip()):
+        raise InvalidParameterValue(f"Invalid experiment name: '{name}'. It must be a non-empty string.")
+    if not isinstance(name, str):
+        raise InvalidParameterValue(f"Invalid experiment name: {name}. Expects a string.")
     if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
         raise InvalidParameterValue(
             f"Experiment name is {len(name)} characters long; the limit is {MAX_EXPERIMENT_NAME_LENGTH}."
