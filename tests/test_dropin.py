@@ -6,8 +6,8 @@ Each test states the MLflow behaviour it checks (from MLflow's documentation and
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -459,7 +459,8 @@ def test_experiment_name_errors_use_mlflow_wording(fluent) -> None:  # type: ign
 
 
 @pytest.mark.parametrize("experiment_id", [("a", "b"), ["a"], {"a": 1}, [], 1.5])
-def test_start_run_with_an_experiment_id_of_the_wrong_type(fluent, experiment_id) -> None:  # type: ignore[no-untyped-def]
+def test_start_run_with_an_experiment_id_of_the_wrong_type(  # type: ignore[no-untyped-def]
+        fluent, experiment_id) -> None:
     # MLflow: "Invalid experiment id: <id> of type <type>. Must be one of str, int, or None."
     with pytest.raises(InvalidParameterValue, match=r"Invalid experiment id: .* of type .*Must be one of str, int"):
         mlflow.start_run(experiment_id=experiment_id)
@@ -475,9 +476,12 @@ def test_metric_value_and_key_errors_use_mlflow_wording(fluent) -> None:  # type
         client = MlflowClient()
         rid = run.info.run_id
         cases = [
-            (dict(metrics=[Metric("ok", 1.0, 3, 0), Metric("../bad", 0.3, 3, 0)]), r"\"../bad\" for parameter 'metrics\[1\].name'"),
-            (dict(metrics=[Metric("ok", "x", 3, 0)]), r"\"x\" for parameter 'metrics\[0\].value' supplied: .*valid double"),
-            (dict(metrics=[Metric("ok", 1.0, "t", 0)]), r"\"t\" for parameter 'metrics\[0\].timestamp' supplied"),
+            (dict(metrics=[Metric("ok", 1.0, 3, 0), Metric("../bad", 0.3, 3, 0)]),
+             r"\"../bad\" for parameter 'metrics\[1\].name'"),
+            (dict(metrics=[Metric("ok", "x", 3, 0)]),
+             r"\"x\" for parameter 'metrics\[0\].value' supplied: .*valid double"),
+            (dict(metrics=[Metric("ok", 1.0, "t", 0)]),
+             r"\"t\" for parameter 'metrics\[0\].timestamp' supplied"),
             (dict(params=[Param("../p", "v")]), r"\"../p\" for parameter 'params\[0\].key' supplied"),
             (dict(tags=[RunTag("../t", "v")]), r"\"../t\" for parameter 'tags\[0\].key' supplied"),
             (dict(metrics=[Metric(None, 1.0, 4, 1)]), r"Metric name cannot be None\. A key name must be provided\."),
