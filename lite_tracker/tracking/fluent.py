@@ -503,7 +503,7 @@ def get_artifact_uri(artifact_path: str | None = None) -> str:
     rid = _run_id()
     run = active_run()
     base = run.info.artifact_uri if run and run.info.run_id == rid else _client().get_run(rid).info.artifact_uri
-    rel = check_artifact_path(artifact_path)
+    rel = check_artifact_path(artifact_path.lstrip("/") if artifact_path else artifact_path)  # as MLflow
     return f"{base}/{rel}" if rel else base
 
 
