@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import numbers
 import operator
 import posixpath
@@ -30,8 +31,19 @@ _KEY_RULE = (
 known_keys: set[str] = set()
 
 
-def validate_key(key: Any, kind: str) -> str:
-    """Check a metric, param or tag name; return it.
+def invalid_value(path: str, value: Any, rule: str) -> InvalidParameterValue:
+    """MLflow's message for a bad value: ``Invalid value <json> for parameter '<path>' supplied: <rule>``
+    (users and MLflow's tests match on its start)."""
+    try:
+        shown = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        shown = repr(value)
+    return InvalidParameterValue(f"Invalid value {shown} for parameter '{path}' supplied: {rule}")
+
+
+def validate_key(key: Any, kind: str, path: str | None = None) -> str:
+    """Check a metric, param or tag name; return it. ``path`` names it in the error (MLflow's
+    ``metrics[0].name``; by default ``name`` for a metric, ``key`` otherwise).
 
     Example:
         >>> validate_key("train/loss", "metric")
@@ -39,18 +51,21 @@ def validate_key(key: Any, kind: str) -> str:
     """
     if type(key) is str and key in known_keys:  # an unhashable key must reach the type check below
         return key
+    where = path or ("name" if kind == "metric" else "key")
+    if key is None:
+        raise invalid_value(where, key, f"{kind.capitalize()} name cannot be None. A key name must be provided.")
     if not isinstance(key, str):
-        raise InvalidParameterValue(f"Invalid {kind} name: {key!r} is a {type(key).__name__}, not a string.")
+        raise invalid_value(where, key, f"Invalid {kind} name: it is a {type(key).__name__}, not a string.")
     norm = posixpath.normpath(key)
     if (len(key) > MAX_KEY_LENGTH or not _KEY_RE.match(key) or norm != key or norm == "."
             or norm.startswith("..") or norm.startswith("/")):
-        raise InvalidParameterValue(f"Invalid {kind} name: {key!r}. {_KEY_RULE}.")
+        raise invalid_value(where, key, f"Invalid {kind} name. {_KEY_RULE}.")
     if len(known_keys) < 100_000:
         known_keys.add(key)
     return key
 
 
-def validate_metric_value(key: str, value: Any) -> float:
+def validate_metric_value(key: str, value: Any, path: str = "value") -> float:
     """Return ``value`` as a float; numbers only (bool and None are rejected), NaN and +-inf kept."""
     if type(value) is float:
         return value
@@ -58,30 +73,30 @@ def validate_metric_value(key: str, value: Any) -> float:
         try:
             return float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError, OverflowError) as e:
-            raise InvalidParameterValue(
-                f"Got invalid value {value!r} for metric {key!r}: it cannot be converted to a 64-bit float."
-            ) from e
-    raise InvalidParameterValue(
-        f"Got invalid value {value!r} for metric {key!r}. "
-        "Please specify value as a number (int or float; NaN and +-inf are allowed, bool and None are not)."
+            raise invalid_value(path, repr(value), f"metric '{key}': it cannot be converted to a 64-bit float.") from e
+    raise invalid_value(
+        path, value if isinstance(value, (str, bool)) or value is None else repr(value),
+        f"metric '{key}'. Please specify value as a valid double (64-bit floating point); "
+        "NaN and +-inf are allowed, bool and None are not.",
     )
 
 
-def validate_int(value: Any, what: str, key: str, minimum: int | None = None) -> int:
-    """Return an integer step or timestamp; bool, float and str are rejected."""
+def validate_int(value: Any, what: str, key: str, minimum: int | None = None, path: str | None = None) -> int:
+    """Return an integer step or timestamp; bool, float and str are rejected. ``path`` names it in the
+    error (default ``what``)."""
+    where = path or what
     if type(value) is not int:
         if isinstance(value, bool) or isinstance(value, float):
-            raise InvalidParameterValue(f"Got invalid {what} {value!r} for metric {key!r}: it must be an integer.")
+            raise invalid_value(where, value, f"metric '{key}': the {what} must be an integer.")
         try:
             value = operator.index(value)
         except TypeError as e:
-            raise InvalidParameterValue(
-                f"Got invalid {what} {value!r} for metric {key!r}: it must be an integer."
-            ) from e
+            raise invalid_value(where, value if isinstance(value, str) else repr(value),
+                                f"metric '{key}': the {what} must be an integer.") from e
     if minimum is not None and value < minimum:
-        raise InvalidParameterValue(f"Got invalid {what} {value} for metric {key!r}: it must be >= {minimum}.")
+        raise invalid_value(where, value, f"metric '{key}': the {what} must be >= {minimum}.")
     if not -(2**63) <= value < 2**63:
-        raise InvalidParameterValue(f"Got invalid {what} {value} for metric {key!r}: it must fit in 64 bits.")
+        raise invalid_value(where, repr(value), f"metric '{key}': the {what} must fit in 64 bits.")
     return int(value)
 
 
@@ -94,9 +109,9 @@ def validate_step(step: Any, key: str) -> int:
     return validate_int(step, "step", key)
 
 
-def validate_param(key: Any, value: Any) -> tuple[str, str]:
+def validate_param(key: Any, value: Any, path: str | None = None) -> tuple[str, str]:
     """Check a param; values are stored as ``str(value)`` of at most 6000 characters."""
-    key = validate_key(key, "param")
+    key = validate_key(key, "param", path)
     text = str(value)
     if len(text) > MAX_PARAM_VALUE_LENGTH:
         raise InvalidParameterValue(
@@ -106,9 +121,10 @@ def validate_param(key: Any, value: Any) -> tuple[str, str]:
     return key, text
 
 
-def validate_tag(key: Any, value: Any, limit: int = MAX_TAG_VALUE_LENGTH) -> tuple[str, str]:
+def validate_tag(key: Any, value: Any, limit: int = MAX_TAG_VALUE_LENGTH, path: str | None = None
+                 ) -> tuple[str, str]:
     """Check a tag; values are stored as ``str(value)`` of at most ``limit`` characters."""
-    key = validate_key(key, "tag")
+    key = validate_key(key, "tag", path)
     text = str(value)
     if len(text) > limit:
         raise InvalidParameterValue(
@@ -139,10 +155,21 @@ def validate_experiment_id(experiment_id: Any) -> str:
     return experiment_id
 
 
+def validate_experiment_id_type(experiment_id: Any) -> None:
+    """Refuse an experiment id that is neither a string, an int nor None, with MLflow's message."""
+    if experiment_id is not None and (isinstance(experiment_id, bool) or not isinstance(experiment_id, (str, int))):
+        raise InvalidParameterValue(
+            f"Invalid experiment id: {experiment_id} of type {type(experiment_id)}. "
+            "Must be one of str, int, or None."
+        )
+
+
 def validate_experiment_name(name: Any) -> str:
-    """Check an experiment name: a non-empty string of at most 500 characters."""
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidParameterValue(f"Invalid experiment name: {name!r}. It must be a non-empty string.")
+    """Check an experiment name: a non-empty string of at most 500 characters (MLflow's messages)."""
+    if name is None or (isinstance(name, str) and not name.strip()):
+        raise InvalidParameterValue(f"Invalid experiment name: '{name}'. It must be a non-empty string.")
+    if not isinstance(name, str):
+        raise InvalidParameterValue(f"Invalid experiment name: {name}. Expects a string.")
     if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
         raise InvalidParameterValue(
             f"Experiment name is {len(name)} characters long; the limit is {MAX_EXPERIMENT_NAME_LENGTH}."

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -261,11 +262,11 @@ def test_image_class_and_array_rules() -> None:
     assert img.resize((4, 4)).to_array().shape == (4, 4)
     mask = mlflow.Image(np.array([[True, False]]))
     assert mask.to_list() == [[255, 0]]
-    with pytest.raises(ValueError, match=r"range \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"range \[0.0, 1.0\]"):
         mlflow.Image(np.array([[1.5]]))
     with pytest.raises(ValueError, match=r"range \[0, 255\]"):
         mlflow.Image(np.array([[300]]))
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValueError, match="Invalid channel length: 2"):
         mlflow.Image(np.zeros((2, 2, 2)))
     with pytest.raises(TypeError, match="Unsupported image object type"):
         mlflow.Image(3.5)
@@ -416,3 +417,113 @@ def test_log_dict_yaml_and_json(fluent) -> None:  # type: ignore[no-untyped-def]
 
     assert artifacts.load_text(f"runs:/{run.info.run_id}/c.yml") == "a: 1\n"
     assert json.loads(artifacts.load_text(f"runs:/{run.info.run_id}/c.json")) == {"a": 1}
+
+
+# ------------------------------------------------------------------ gaps found by running MLflow's own tests
+
+
+def test_search_runs_experiment_names_of_none_is_an_empty_result(fluent) -> None:  # type: ignore[no-untyped-def]
+    # MLflow: names that match no experiment (None included) are skipped; none left means no runs.
+    with mlflow.start_run():
+        pass
+    assert mlflow.search_runs(experiment_names=[None], output_format="list") == []
+    assert mlflow.search_runs(experiment_names=[None, "nope"]).empty
+
+
+def test_set_experiment_of_an_unknown_id_is_resource_does_not_exist(fluent) -> None:  # type: ignore[no-untyped-def]
+    # MLflow raises RESOURCE_DOES_NOT_EXIST "No Experiment with id=... exists" whatever the id looks like,
+    # and the active experiment stays as it was.
+    exp = mlflow.set_experiment("kept")
+    for unknown in ("-1337", "123456"):
+        with pytest.raises(ResourceNotFound, match=f"No Experiment with id={unknown} exists") as e:
+            mlflow.set_experiment(experiment_id=unknown)
+        assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    with mlflow.start_run() as run:
+        assert run.info.experiment_id == exp.experiment_id
+
+
+def test_experiment_name_errors_use_mlflow_wording(fluent) -> None:  # type: ignore[no-untyped-def]
+    # Users and MLflow's tests match on these messages.
+    with pytest.raises(InvalidParameterValue, match=r"Invalid experiment name: 'None'"):
+        mlflow.create_experiment(None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameterValue, match=r"Invalid experiment name: ''"):
+        mlflow.create_experiment("")
+    for bad in (123, -1.2, ["A"], {1: 2}):
+        with pytest.raises(InvalidParameterValue, match=rf"Invalid experiment name: {re.escape(str(bad))}\. "
+                                                          r"Expects a string\."):
+            mlflow.create_experiment(bad)  # type: ignore[arg-type]
+    mlflow.create_experiment("popular")
+    with pytest.raises(LiteTrackerException, match=re.escape("Experiment(name=popular) already exists")) as e:
+        mlflow.create_experiment("popular")
+    assert e.value.error_code == "RESOURCE_ALREADY_EXISTS"
+
+
+@pytest.mark.parametrize("experiment_id", [("a", "b"), ["a"], {"a": 1}, [], 1.5])
+def test_start_run_with_an_experiment_id_of_the_wrong_type(  # type: ignore[no-untyped-def]
+        fluent, experiment_id) -> None:
+    # MLflow: "Invalid experiment id: <id> of type <type>. Must be one of str, int, or None."
+    with pytest.raises(InvalidParameterValue, match=r"Invalid experiment id: .* of type .*Must be one of str, int"):
+        mlflow.start_run(experiment_id=experiment_id)
+    assert mlflow.active_run() is None
+
+
+def test_metric_value_and_key_errors_use_mlflow_wording(fluent) -> None:  # type: ignore[no-untyped-def]
+    # MLflow's message: Invalid value <json> for parameter '<path>' supplied: ... valid double (64-bit ...)
+    with mlflow.start_run() as run:
+        with pytest.raises(InvalidParameterValue, match=r"Invalid value \"apple\" for parameter 'value' supplied: "
+                                                        r".*Please specify value as a valid double"):
+            mlflow.log_metric("m", "apple")  # type: ignore[arg-type]
+        client = MlflowClient()
+        rid = run.info.run_id
+        cases = [
+            (dict(metrics=[Metric("ok", 1.0, 3, 0), Metric("../bad", 0.3, 3, 0)]),
+             r"\"../bad\" for parameter 'metrics\[1\].name'"),
+            (dict(metrics=[Metric("ok", "x", 3, 0)]),
+             r"\"x\" for parameter 'metrics\[0\].value' supplied: .*valid double"),
+            (dict(metrics=[Metric("ok", 1.0, "t", 0)]),
+             r"\"t\" for parameter 'metrics\[0\].timestamp' supplied"),
+            (dict(params=[Param("../p", "v")]), r"\"../p\" for parameter 'params\[0\].key' supplied"),
+            (dict(tags=[RunTag("../t", "v")]), r"\"../t\" for parameter 'tags\[0\].key' supplied"),
+            (dict(metrics=[Metric(None, 1.0, 4, 1)]), r"Metric name cannot be None\. A key name must be provided\."),
+        ]
+        for kwargs, message in cases:
+            with pytest.raises(InvalidParameterValue, match=message):
+                client.log_batch(rid, **kwargs)  # type: ignore[arg-type]
+    assert mlflow.get_run(rid).data.metrics == {}
+
+
+def test_log_image_errors_are_mlflows(fluent) -> None:  # type: ignore[no-untyped-def]
+    # MLflow: bad pixel values and shapes are ValueErrors, a bad dtype or object type a TypeError; a string
+    # is not an image to log_image (only mlflow.Image reads a file path).
+    with mlflow.start_run():
+        for array, message in (([[-1]], "Integer pixel values out of acceptable range"),
+                               ([[256]], "Integer pixel values out of acceptable range"),
+                               ([[-0.1]], "Float pixel values out of acceptable range"),
+                               ([[1.1]], "Float pixel values out of acceptable range"),
+                               (np.zeros((1,), dtype=np.uint8), "`image` must be a 2D or 3D array"),
+                               (np.zeros((1, 1, 5), dtype=np.uint8), "Invalid channel length")):
+            with pytest.raises(ValueError, match=message):
+                mlflow.log_image(np.array(array), "image.png")
+        with pytest.raises(TypeError, match="Invalid array data type"):
+            mlflow.log_image(np.tile("a", (1, 1, 3)), "image.png")
+        Path("picture.png").write_bytes(b"not a png")
+        with pytest.raises(TypeError, match="Unsupported image object type"):
+            mlflow.log_image("picture.png", "image.png")
+        assert mlflow.MlflowClient().list_artifacts(mlflow.active_run().info.run_id) == []
+
+
+def test_get_artifact_uri_of_a_path_with_a_leading_slash(fluent) -> None:  # type: ignore[no-untyped-def]
+    # MLflow appends the path without its leading "/" to the run's artifact URI.
+    with mlflow.start_run() as run:
+        assert mlflow.get_artifact_uri("/artifact/path") == f"{run.info.artifact_uri}/artifact/path"
+
+
+def test_log_artifact_of_a_folder_keeps_its_empty_subfolders(fluent, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # MLflow copies a logged folder as a tree, empty subfolders included.
+    src = tmp_path / "parent"
+    (src / "child").mkdir(parents=True)
+    (src / "file0").write_text("something")
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(src))
+    local = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=str(tmp_path / "out")))
+    assert sorted(p.name for p in (local / "parent").iterdir()) == ["child", "file0"]

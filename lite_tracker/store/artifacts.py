@@ -177,6 +177,7 @@ class ArtifactRepository:
             return
         for dirpath, _, files in os.walk(src):
             rel_dir = Path(dirpath).relative_to(src).as_posix()
+            (self._local / base / rel_dir).mkdir(parents=True, exist_ok=True)  # empty folders too, as MLflow
             for name in sorted(files):
                 self.log_artifact(Path(dirpath) / name, posixpath.join(base, rel_dir) if rel_dir != "." else base)
 

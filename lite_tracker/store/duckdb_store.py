@@ -156,7 +156,7 @@ class DuckDBStore:
                 extra = (" It is deleted: restore it with restore_experiment(), or rename it, "
                          "before reusing the name.")
             raise ResourceAlreadyExists(
-                f"An experiment named {name!r} already exists (id {existing.experiment_id}).{extra}"
+                f"Experiment(name={name}) already exists (id {existing.experiment_id}).{extra}"
             )
 
     # ------------------------------------------------------------ run markers shared by processes

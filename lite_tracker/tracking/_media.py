@@ -48,30 +48,38 @@ def figure_bytes(figure: Any, artifact_file: str, save_kwargs: dict[str, Any] | 
 
 
 def array_to_pil(array: Any) -> PILImage:
-    """A PIL image of a numpy array, with MLflow's rules.
+    """A PIL image of a numpy array, with MLflow's rules and messages.
 
     Accepted: HxW, HxWx1, HxWx3 (RGB) or HxWx4 (RGBA); bool (a mask), integers in [0, 255], or floats
-    in [0, 1]. Anything else raises ``InvalidParameterValue`` (a ``ValueError``, as MLflow raises).
+    in [0, 1]. A bad shape or pixel value raises ``InvalidParameterValue`` (a ``ValueError``), another
+    dtype a ``TypeError``, as MLflow raises them.
     """
     import numpy as np
     from PIL import Image as PILModule
 
     a = np.asarray(array)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"Invalid array data type: '{a.dtype}'. Must be one of bool, integers or floats.")
+    if a.ndim not in (2, 3):
+        raise InvalidParameterValue(f"`image` must be a 2D or 3D array but got a {a.ndim}D array.")
+    if a.ndim == 3 and a.shape[2] not in (1, 3, 4):
+        raise InvalidParameterValue(f"Invalid channel length: {a.shape[2]}. Must be one of [1, 3, 4].")
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
-    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
-        raise InvalidParameterValue(f"Invalid image shape {a.shape}: expected HxW, HxWx1, HxWx3 or HxWx4.")
     if a.dtype.kind == "b":
         a = a.astype(np.uint8) * 255
     elif a.dtype.kind == "f":
         if a.size and (np.nanmin(a) < 0 or np.nanmax(a) > 1):
-            raise InvalidParameterValue("Invalid image: float values must be in the range [0, 1].")
+            raise InvalidParameterValue(
+                f"Float pixel values out of acceptable range [0.0, 1.0]. Found minimum value {np.nanmin(a)} "
+                f"and maximum value {np.nanmax(a)}. Ensure all pixel values are within the specified range."
+            )
         a = (np.nan_to_num(a) * 255).round()
-    elif a.dtype.kind in "iu":
-        if a.size and (a.min() < 0 or a.max() > 255):
-            raise InvalidParameterValue("Invalid image: integer values must be in the range [0, 255].")
-    else:
-        raise InvalidParameterValue(f"Invalid image dtype {a.dtype}: expected bool, integers or floats.")
+    elif a.size and (a.min() < 0 or a.max() > 255):
+        raise InvalidParameterValue(
+            f"Integer pixel values out of acceptable range [0, 255]. Found minimum value {a.min()} and "
+            f"maximum value {a.max()}. Ensure all pixel values are within the specified range."
+        )
     return PILModule.fromarray(a.astype(np.uint8))
 
 
@@ -86,7 +94,7 @@ class Image:
     """
 
     def __init__(self, image: str | os.PathLike[str] | list[Any] | Any) -> None:
-        self.image = to_pil(image)
+        self.image = _open_file(image) if isinstance(image, (str, os.PathLike)) else to_pil(image)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -117,21 +125,26 @@ class Image:
         self.image.save(path)
 
 
+def _open_file(path: str | os.PathLike[str]) -> PILImage:
+    """The image in a file (what :class:`Image` takes besides pixels)."""
+    from PIL import Image as PILModule
+
+    if not Path(path).is_file():
+        raise InvalidParameterValue(f"No image file at {str(path)!r}.")
+    with PILModule.open(path) as opened:
+        opened.load()
+        return opened
+
+
 def to_pil(image: Any) -> PILImage:
-    """A PIL image of anything :func:`log_image` takes: a PIL image, an :class:`Image`, a numpy array,
-    a nested list of pixels, or (for :class:`Image`) a file path."""
+    """A PIL image of anything :func:`log_image` takes: a PIL image, an :class:`Image`, a numpy array
+    or a nested list of pixels (a file path is not an image to ``log_image``, as in MLflow)."""
     from PIL import Image as PILModule
 
     if isinstance(image, Image):
         return image.image
     if isinstance(image, PILModule.Image):
         return image
-    if isinstance(image, (str, os.PathLike)):
-        if not Path(image).is_file():
-            raise InvalidParameterValue(f"No image file at {str(image)!r}.")
-        with PILModule.open(image) as opened:
-            opened.load()
-            return opened
     if isinstance(image, list) or (hasattr(image, "shape") and hasattr(image, "dtype")):
         return array_to_pil(image)
     raise TypeError(

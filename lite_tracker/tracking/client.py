@@ -523,15 +523,15 @@ class MlflowClient(RegistryClient):
         key given twice keeps its last value, as in MLflow."""
         state = self._active_state(run_id)
         m_keys, m_values, m_ts, m_steps = [], [], [], []
-        for m in metrics:
-            key = v.validate_key(m.key, "metric")
+        for i, m in enumerate(metrics):  # errors name the item as MLflow does: metrics[3].value
+            key = v.validate_key(m.key, "metric", f"metrics[{i}].name")
             m_keys.append(key)
-            m_values.append(v.validate_metric_value(key, m.value))
-            m_ts.append(v.validate_int(m.timestamp, "timestamp", key, 0))
-            m_steps.append(v.validate_int(m.step, "step", key))
+            m_values.append(v.validate_metric_value(key, m.value, f"metrics[{i}].value"))
+            m_ts.append(v.validate_int(m.timestamp, "timestamp", key, 0, f"metrics[{i}].timestamp"))
+            m_steps.append(v.validate_int(m.step, "step", key, path=f"metrics[{i}].step"))
         new_params: dict[str, str] = {}
-        for p in params:
-            key, text = v.validate_param(p.key, p.value)
+        for i, p in enumerate(params):
+            key, text = v.validate_param(p.key, p.value, f"params[{i}].key")
             if key in new_params and new_params[key] != text:
                 raise InvalidParameterValue(
                     f"Duplicate parameter keys have been submitted: [{key!r}]. Please ensure the request "
@@ -548,7 +548,8 @@ class MlflowClient(RegistryClient):
                     f"Changing param values is not allowed. Param with key='{key}' was already logged with "
                     f"value='{old}' for run ID='{run_id}'. Attempted logging new value '{text}'."
                 )
-        tag_rows = list(dict(v.validate_tag(t.key, t.value) for t in tags).items())  # a repeated key: last wins
+        tag_rows = list(dict(v.validate_tag(t.key, t.value, path=f"tags[{i}].key")  # a repeated key: last wins
+                             for i, t in enumerate(tags)).items())
         seq = self._store.clock()
         fresh = [(run_id, k, val, seq) for k, val in new_params.items() if k not in state.params]
         if fresh:

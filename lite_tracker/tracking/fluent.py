@@ -17,9 +17,10 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .. import _validation as v
 from ..entities import DatasetInput, Experiment, InputTag, PagedList, Param, Run, RunTag, ViewType
 from ..entities.model_registry import ModelVersion, RegisteredModel
-from ..errors import InvalidParameterValue, LiteTrackerException
+from ..errors import InvalidParameterValue, LiteTrackerException, ResourceNotFound
 from ..settings import TRACKING_URI_ENV, current_user, store_path_from_uri
 from ..store.sandbox import DEFAULT_TIMEOUT
 from . import _system_metrics
@@ -169,7 +170,7 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
         raise InvalidParameterValue("Must specify exactly one of: `experiment_id` or `experiment_name`.")
     client = _client()
     if experiment_id is not None:
-        exp = client.get_experiment(experiment_id)
+        exp = _experiment_or_not_found(client, experiment_id)
     else:
         found = client.get_experiment_by_name(experiment_name)  # type: ignore[arg-type]
         if found is None:
@@ -188,6 +189,15 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
         )
     state.experiment_id = exp.experiment_id
     return exp
+
+
+def _experiment_or_not_found(client: MlflowClient, experiment_id: Any) -> Experiment:
+    """The experiment of this id; an id of no experiment, well-formed or not, is RESOURCE_DOES_NOT_EXIST
+    (MLflow's outcome for ``set_experiment(experiment_id=...)``)."""
+    try:
+        return client.get_experiment(experiment_id)
+    except InvalidParameterValue as e:
+        raise ResourceNotFound(f"No Experiment with id={experiment_id} exists") from e
 
 
 def set_experiment_tag(key: str, value: Any) -> None:
@@ -268,6 +278,7 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
             "current run with lite_tracker.end_run(). To start a nested run, call start_run with nested=True",
             "INVALID_STATE",
         )
+    v.validate_experiment_id_type(experiment_id)
     system_metrics = _system_metrics.enabled_by_env() if log_system_metrics is None else bool(log_system_metrics)
     if system_metrics:
         _system_metrics.check_available()
@@ -492,7 +503,7 @@ def get_artifact_uri(artifact_path: str | None = None) -> str:
     rid = _run_id()
     run = active_run()
     base = run.info.artifact_uri if run and run.info.run_id == rid else _client().get_run(rid).info.artifact_uri
-    rel = check_artifact_path(artifact_path)
+    rel = check_artifact_path(artifact_path.lstrip("/") if artifact_path else artifact_path)  # as MLflow
     return f"{base}/{rel}" if rel else base
 
 
@@ -543,8 +554,8 @@ def search_runs(experiment_ids: list[str] | None = None, filter_string: str = ""
     client = _client()
     if experiment_ids and experiment_names:
         raise InvalidParameterValue("Only experiment_ids or experiment_names can be used, but not both")
-    if experiment_names:  # as in MLflow, names of no experiment are skipped (none at all: no runs)
-        found = (client.get_experiment_by_name(name) for name in experiment_names)
+    if experiment_names:  # as in MLflow, names of no experiment (None too) are skipped (none at all: no runs)
+        found = (client.get_experiment_by_name(name) for name in experiment_names if isinstance(name, str))
         ids = [exp.experiment_id for exp in found if exp is not None]
     elif experiment_ids:
         ids = [str(i) for i in ([experiment_ids] if isinstance(experiment_ids, str) else experiment_ids)]
