@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from pathlib import Path
@@ -47,11 +48,12 @@ def test_log_and_read_back_every_kind_of_artifact(s3_client: MlflowClient, s3: d
             buf.write(f"figure as {format}".encode())
 
     client.log_figure(rid, _Figure(), "plots/fig.svg")
+    client.log_stream(rid, io.BytesIO(b"streamed bytes"), "streamed.bin")
 
     top = client.list_artifacts(rid)
     assert [(f.path, f.is_dir) for f in top] == [
         ("images", True), ("nested", True), ("notes", True), ("plots", True), ("tree", True),
-        ("config.json", False), ("model.pkl", False)]
+        ("config.json", False), ("model.pkl", False), ("streamed.bin", False)]
     assert [f.path for f in client.list_artifacts(rid, "tree/sub")] == ["tree/sub/b.bin"]
     assert client.list_artifacts(rid, "tree/sub")[0].file_size == 3000
 
@@ -64,6 +66,7 @@ def test_log_and_read_back_every_kind_of_artifact(s3_client: MlflowClient, s3: d
     assert json.loads((out / "config.json").read_text()) == {"lr": 0.1, "layers": [1, 2]}
     assert (out / "images" / "black.png").read_bytes().startswith(b"\x89PNG")
     assert (out / "plots" / "fig.svg").read_bytes() == b"figure as svg"
+    assert (out / "streamed.bin").read_bytes() == b"streamed bytes"
     one = client.download_artifacts(rid, "tree/a.txt", str(tmp_path / "one"))
     assert Path(one).read_text() == "alpha"
     with pytest.raises(LiteTrackerException):

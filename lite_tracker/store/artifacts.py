@@ -150,6 +150,28 @@ class ArtifactRepository:
         else:
             self._remote_call("uploading to", self._fs.pipe_file, self._join(rel), data)
 
+    def write_stream(self, stream: Any, artifact_file: str) -> None:
+        """Store what a binary file-like object's ``read()`` returns as the file ``artifact_file``, read in
+        chunks; nothing is stored when the stream fails or gives text.
+
+        Raises:
+            InvalidParameterValue: ``stream`` has no ``read()`` or its ``read()`` returns something else
+                than bytes.
+        """
+        rel = check_artifact_path(artifact_file)
+        if not rel:
+            raise InvalidParameterValue("artifact_file must name a file, e.g. 'data/blob.bin'.")
+        if not callable(getattr(stream, "read", None)):
+            raise InvalidParameterValue(
+                f"stream must be a binary file-like object with read(), e.g. io.BytesIO; got {type(stream).__name__}.")
+        if self._local is not None:
+            _place(self._local / rel, lambda f: _copy_binary(stream, f))
+            return
+        with tempfile.NamedTemporaryFile() as spool:
+            _copy_binary(stream, spool)
+            spool.flush()
+            self._remote_call("uploading to", put_file, self._fs, spool.name, self._join(rel))
+
     def log_artifact(self, local_file: str | os.PathLike[str], artifact_path: str | None = None) -> None:
         """Copy one local file into ``artifact_path`` (a folder, relative)."""
         src = Path(local_file)
@@ -379,11 +401,21 @@ class ArtifactRepository:
         return bool(found or wanted)
 
 
+def _copy_binary(stream: Any, out: Any) -> None:
+    """Copy ``stream`` to the open binary file ``out`` in 1 MB chunks, refusing text."""
+    while chunk := stream.read(1 << 20):
+        if not isinstance(chunk, (bytes, bytearray, memoryview)):
+            raise InvalidParameterValue(
+                f"stream must be binary (open the file with 'rb', or use io.BytesIO): read() returned "
+                f"{type(chunk).__name__}.")
+        out.write(chunk)
+
+
 def _place(dest: Path, fill: Any) -> None:
     """Write a local artifact: ``fill(file)`` writes a temp file beside ``dest``, renamed into place.
 
     A name the OS refuses (too long, invalid) raises InvalidParameterValue, a full disk or a read-only
-    folder the matching StoreError; no temp file is left behind.
+    folder the matching StoreError; no temp file is left behind, whatever ``fill`` raises.
     """
     tmp: str | None = None
     try:
@@ -392,9 +424,8 @@ def _place(dest: Path, fill: Any) -> None:
         with os.fdopen(fd, "wb") as f:
             fill(f)
         os.replace(tmp, dest)
+        tmp = None
     except OSError as e:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
         if e.errno in (errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ):
             raise InvalidParameterValue(f"Cannot store artifact {str(dest)!r}: the OS refused the name ({e.strerror}). "
                                         "Use a shorter name of ordinary characters.") from e
@@ -402,6 +433,9 @@ def _place(dest: Path, fill: Any) -> None:
         if err is None:
             raise
         raise err from e
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def _safe_entry(info: zipfile.ZipInfo) -> bool:

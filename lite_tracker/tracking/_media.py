@@ -1,9 +1,11 @@
-"""Encode figures and images for ``log_figure`` / ``log_image``, and MLflow's :class:`Image`.
+"""Encode figures and images for ``log_figure`` / ``log_image`` / ``log_table``, and MLflow's :class:`Image`.
 
 Images are encoded with Pillow (imported on first use, so ``import lite_tracker`` stays light). An image
 series (``log_image(image, key=..., step=...)``) is stored the way MLflow stores it, so MLflow's UI and
 tools read it: ``images/<key>%step%<step>%timestamp%<ms>%<uuid>.png`` plus a thumbnail of at most
-256 pixels a side, ``...%compressed.webp``, with ``/`` in the key written as ``#``.
+256 pixels a side, ``...%compressed.webp``, with ``/`` in the key written as ``#``. Images in a column of
+a ``log_table`` table are stored as MLflow stores them too: each one a PNG under
+``table_images/<table name>/`` plus a WebP thumbnail, the cell replaced by a reference to both.
 """
 
 from __future__ import annotations
@@ -192,3 +194,71 @@ def series_files(image: Any, key: str, step: int, timestamp: int) -> list[tuple[
     small = io.BytesIO()
     thumb.save(small, format="WEBP")
     return [(f"{stem}.png", full.getvalue()), (f"{stem}%compressed.webp", small.getvalue())]
+
+
+def is_image(obj: Any) -> bool:
+    """Whether ``log_table`` stores ``obj`` as an image file: MLflow's test, an object that can ``save`` and
+    ``resize`` (PIL images, :class:`Image`)."""
+    return callable(getattr(obj, "save", None)) and callable(getattr(obj, "resize", None))
+
+
+def table_image_files(columns: dict[str, list[Any]], artifact_file: str) -> list[tuple[str, bytes]]:
+    """Replace, in place, every image cell of ``columns`` by MLflow's reference
+    ``{"type": "image", "filepath": ..., "compressed_filepath": ...}`` and return the files to write: a PNG
+    and a WebP thumbnail of at most 256 pixels a side per image.
+
+    Raises:
+        ValueError: A column mixes images and other values (MLflow's error).
+    """
+    files: list[tuple[str, bytes]] = []
+    table_name = posixpath.splitext(artifact_file)[0]
+    for name, cells in columns.items():
+        images = [is_image(c) for c in cells]
+        if not any(images):
+            continue
+        if not all(images):
+            raise ValueError(
+                f"Column `{name}` contains a mix of images and non-images. Please ensure that all elements "
+                "in the column are of the same type.")
+        for i, image in enumerate(cells):
+            stem = posixpath.join("table_images", table_name, str(uuid.uuid4()))
+            files.append((f"{stem}.png", _saved(image, "png")))
+            files.append((f"{stem}.webp", _saved(_thumbnail(image), "webp")))
+            cells[i] = {"type": "image", "filepath": f"{stem}.png", "compressed_filepath": f"{stem}.webp"}
+    return files
+
+
+def _thumbnail(image: Any) -> Any:
+    """The image shrunk to fit ``THUMBNAIL_SIZE`` pixels a side (aspect kept), or itself when it fits."""
+    width, height = image.size
+    ratio = min(THUMBNAIL_SIZE / width, THUMBNAIL_SIZE / height) if width and height else 1.0
+    if ratio >= 1.0:
+        return image
+    return image.resize((max(1, int(width * ratio)), max(1, int(height * ratio))))
+
+
+def _saved(image: Any, ext: str) -> bytes:
+    """The image encoded as ``ext``: through Pillow for PIL images and :class:`Image`, else the bytes the
+    object's own ``save`` writes to a file named ``*.<ext>`` (how MLflow saves any image object).
+
+    Raises:
+        InvalidParameterValue: The image cannot be written in that format (a float image as PNG, say).
+    """
+    import tempfile
+
+    from PIL import Image as PILModule
+
+    try:
+        if isinstance(image, (Image, PILModule.Image)):
+            pil = to_pil(image)
+            if ext == "webp" and pil.mode not in ("RGB", "RGBA", "L", "LA"):
+                pil = pil.convert("RGBA")
+            buf = io.BytesIO()
+            pil.save(buf, format=ext.upper())
+            return buf.getvalue()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"image.{ext}"
+            image.save(str(path))
+            return path.read_bytes()
+    except (KeyError, ValueError, OSError) as e:
+        raise InvalidParameterValue(f"Cannot save a table image as {ext.upper()}: {e}") from e

@@ -7,6 +7,7 @@ cache), so the process has one writer per store and always reads its own writes.
 from __future__ import annotations
 
 import atexit
+import io
 import json
 import os
 import posixpath
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 
 _RUN_NAME_TAG = "mlflow.runName"
 _LOGGED_ARTIFACTS = "mlflow.loggedArtifacts"
+_TABLE_FORMATS = (".json", ".parquet")
 _FLOAT = frozenset((float,))
 _EXPERIMENT_CACHE_SECONDS = 10.0
 _RUN_RECHECK_SECONDS = 0.5  # how often a process looks whether another one deleted a run it logs to
@@ -688,6 +690,15 @@ class MlflowClient(RegistryClient):
             raise InvalidParameterValue(f"text must be a string, got {type(text).__name__}.")
         self._artifacts(run_id).write_bytes(text.encode("utf-8"), artifact_file)
 
+    def log_stream(self, run_id: str, stream: Any, artifact_file: str) -> None:
+        """Save what a binary file-like object (``io.BytesIO``, a file opened ``"rb"``) reads as the artifact
+        file ``artifact_file``, as MLflow's ``log_stream``.
+
+        Raises:
+            InvalidParameterValue: ``stream`` is not a binary file-like object.
+        """
+        self._artifacts(run_id).write_stream(stream, artifact_file)
+
     def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
         """Save a JSON-serializable object as JSON, or as YAML for a ``.yaml``/``.yml`` file name."""
         ext = os.path.splitext(artifact_file)[1].lower()
@@ -756,26 +767,45 @@ class MlflowClient(RegistryClient):
         self.set_tag(run_id, "mlflow.loggedImages", True)
 
     def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
-        """Save a dict of columns or a pandas DataFrame as a JSON table artifact, as MLflow's
-        ``log_table``; rows logged again to the same file are appended to it.
+        """Save a dict of columns or a pandas DataFrame as a table artifact, as MLflow's ``log_table``:
+        JSON (pandas' ``split`` orient) for ``*.json``, Parquet for ``*.parquet``. Rows logged again to the
+        same file are appended to it. Image cells (PIL images, :class:`~lite_tracker.Image`) are saved as
+        files under ``table_images/`` and referenced from the table, as MLflow does.
 
         Raises:
-            InvalidParameterValue: ``artifact_file`` does not end in ``.json``, or ``data`` is neither a
-                dict nor a DataFrame.
+            InvalidParameterValue: ``artifact_file`` ends in neither ``.json`` nor ``.parquet``, or ``data``
+                is neither a dict nor a DataFrame.
+            ValueError: A column mixes images and other values (MLflow's error).
         """
         import pandas as pd
 
-        if not isinstance(artifact_file, str) or not artifact_file.endswith(".json"):
-            raise InvalidParameterValue(f"Table artifact_file must end with .json, got {artifact_file!r}.")
-        if isinstance(data, dict):
-            data = pd.DataFrame.from_dict(data)
-        elif not isinstance(data, pd.DataFrame):
-            raise InvalidParameterValue(f"data must be a dict or a pandas DataFrame, got {type(data).__name__}.")
+        from ._media import table_image_files
+
+        if not isinstance(artifact_file, str) or not artifact_file.endswith(_TABLE_FORMATS):
+            raise InvalidParameterValue(
+                f"Table artifact_file must end with .json or .parquet, got {artifact_file!r}.")
+        if isinstance(data, pd.DataFrame):
+            columns = {str(name): data[name].tolist() for name in data.columns}
+        elif isinstance(data, dict):
+            columns = {str(name): list(cells) for name, cells in pd.DataFrame.from_dict(data).items()}
+        else:
+            raise InvalidParameterValue(
+                f"data must be a pandas.DataFrame or a dictionary, got {type(data).__name__}.")
+        images = table_image_files(columns, artifact_file)
+        frame = pd.DataFrame(columns) if images else pd.DataFrame(data)
         logged = json.loads(self.get_run(run_id).data.tags.get(_LOGGED_ARTIFACTS, "[]"))
         entry = {"path": artifact_file, "type": "table"}
         if entry in logged:
-            data = pd.concat([self._read_table(run_id, artifact_file), data], ignore_index=True)
-        self.log_text(run_id, data.to_json(orient="split", index=False, date_format="iso"), artifact_file)
+            frame = pd.concat([self._read_table(run_id, artifact_file), frame], ignore_index=True)
+        repo = self._artifacts(run_id)
+        for path, content in images:
+            repo.write_bytes(content, path)
+        if artifact_file.endswith(".parquet"):
+            buf = io.BytesIO()
+            frame.to_parquet(buf, index=False)
+            repo.write_bytes(buf.getvalue(), artifact_file)
+        else:
+            self.log_text(run_id, frame.to_json(orient="split", index=False, date_format="iso"), artifact_file)
         if entry not in logged:
             self.set_tag(run_id, _LOGGED_ARTIFACTS, json.dumps([*logged, entry]))
 
@@ -784,38 +814,44 @@ class MlflowClient(RegistryClient):
 
         with tempfile.TemporaryDirectory() as tmp:
             local = self.download_artifacts(run_id, artifact_file, tmp)
-            return pd.read_json(local, orient="split")
+            if artifact_file.endswith(".parquet"):
+                return pd.read_parquet(local)
+            return pd.read_json(local, orient="split", dtype=False)
 
     def load_table(self, experiment_id: str, artifact_file: str, run_ids: list[str] | None = None,
                    extra_columns: list[str] | None = None) -> pd.DataFrame:
-        """The table ``artifact_file`` logged by :meth:`log_table`, from ``run_ids`` (default: every run
-        of the experiment that logged it), concatenated; ``extra_columns`` such as ``["run_id"]`` add
-        run attributes as columns.
+        """The table ``artifact_file`` logged by :meth:`log_table`, from the experiment's runs that logged
+        it (only those among ``run_ids`` when given), newest run first, concatenated. ``extra_columns``
+        names columns of :func:`~lite_tracker.search_runs`'s DataFrame (``run_id``, ``status``,
+        ``params.lr``, ``tags.x``, ...) to add to every row of that run; a name the table already has
+        gets a trailing ``_``, as in MLflow.
 
         Raises:
             LiteTrackerException: RESOURCE_DOES_NOT_EXIST when no run has that table.
+            KeyError: An extra column that is not a column of the runs' DataFrame (as in MLflow).
         """
         import pandas as pd
 
-        if run_ids is None:
-            runs = self.search_runs([experiment_id], max_results=50_000)
-            entry = {"path": artifact_file, "type": "table"}
-            run_ids = [r.info.run_id for r in runs
-                       if entry in json.loads(r.data.tags.get(_LOGGED_ARTIFACTS, "[]"))]
+        runs = self.search_runs_arrow([experiment_id]).to_pandas()
+        entry = {"path": artifact_file, "type": "table"}
+        tags = runs.get(f"tags.{_LOGGED_ARTIFACTS}", pd.Series([None] * len(runs), dtype=object))
+        has_table = [isinstance(t, str) and entry in json.loads(t) for t in tags]
+        runs = runs[has_table]
+        if run_ids is not None:
+            runs = runs[runs["run_id"].isin(list(run_ids))]
+        if runs.empty:
+            raise ResourceNotFound(f"No runs found with the corresponding table artifact: {artifact_file}.")
+        for column in extra_columns or ():
+            if column not in runs.columns:
+                raise KeyError(f"{column!r} is not a column of the runs (search_runs' DataFrame columns: "
+                               "run_id, experiment_id, status, artifact_uri, start_time, end_time, "
+                               "metrics.*, params.*, tags.*).")
         frames = []
-        for rid in run_ids:
-            try:
-                frame = self._read_table(rid, artifact_file)
-            except ResourceNotFound:
-                continue
+        for _, run in runs.iterrows():
+            frame = self._read_table(run["run_id"], artifact_file)
             for column in extra_columns or ():
-                info = self.get_run(rid).info
-                if not hasattr(info, column):
-                    raise InvalidParameterValue(f"Unknown extra column {column!r}: use a run attribute such as run_id.")
-                frame[column] = getattr(info, column)
+                frame[f"{column}_" if column in frame.columns else column] = run[column]
             frames.append(frame)
-        if not frames:
-            raise ResourceNotFound("No runs found with the corresponding table artifact.")
         return pd.concat(frames, ignore_index=True)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:

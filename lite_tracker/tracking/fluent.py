@@ -21,7 +21,7 @@ from .. import _validation as v
 from ..entities import DatasetInput, Experiment, InputTag, PagedList, Param, Run, RunTag, ViewType
 from ..entities.model_registry import ModelVersion, RegisteredModel
 from ..errors import InvalidParameterValue, LiteTrackerException, ResourceNotFound
-from ..settings import TRACKING_URI_ENV, current_user, store_path_from_uri
+from ..settings import TRACKING_URI_ENV, current_user, store_path_from_uri, tracking_uri_from_env
 from ..store.sandbox import DEFAULT_TIMEOUT
 from . import _system_metrics
 from ._context import library_tags, source_tags
@@ -141,6 +141,12 @@ def get_tracking_uri() -> str:
     return state.tracking_uri or _client().tracking_uri
 
 
+def is_tracking_uri_set() -> bool:
+    """Whether a tracking URI was chosen: by :func:`set_tracking_uri`, ``LITE_TRACKER_URI`` or a local
+    ``MLFLOW_TRACKING_URI`` (as MLflow's, False means the default store is used)."""
+    return bool(state.tracking_uri) or tracking_uri_from_env() is not None
+
+
 def set_registry_uri(uri: str) -> None:
     """Accept MLflow's registry URI when it names the tracking store: lite_tracker keeps the model
     registry inside the tracking store.
@@ -205,6 +211,11 @@ def set_experiment_tag(key: str, value: Any) -> None:
     _client().set_experiment_tag(_active_experiment_id(), key, value)
 
 
+def delete_experiment_tag(key: str) -> None:
+    """Delete a tag of the active experiment (as chosen by :func:`set_experiment`, else the default)."""
+    _client().delete_experiment_tag(_active_experiment_id(), key)
+
+
 def set_experiment_tags(tags: dict[str, Any]) -> None:
     """Set several tags on the active experiment."""
     if not isinstance(tags, dict):
@@ -231,6 +242,11 @@ def get_experiment_by_name(name: str) -> Experiment | None:
 def delete_experiment(experiment_id: str) -> None:
     """Soft-delete an experiment."""
     _client().delete_experiment(experiment_id)
+
+
+def restore_experiment(experiment_id: str) -> None:
+    """Restore a soft-deleted experiment (and its runs)."""
+    _client().restore_experiment(experiment_id)
 
 
 def search_experiments(view_type: int = ViewType.ACTIVE_ONLY, max_results: int | None = None,
@@ -371,6 +387,11 @@ def delete_run(run_id: str) -> None:
     _client().delete_run(run_id)
 
 
+def restore_run(run_id: str) -> None:
+    """Restore a soft-deleted run."""
+    _client().restore_run(run_id)
+
+
 # ---------------------------------------------------------------- logging
 
 def log_metric(key: str, value: float, step: int | None = None, synchronous: bool | None = None,
@@ -484,15 +505,22 @@ def log_image(image: Any, artifact_file: str | None = None, key: str | None = No
     _client().log_image(_run_id(), image, artifact_file, key, step, timestamp, synchronous)
 
 
+def log_stream(stream: Any, artifact_file: str, run_id: str | None = None) -> None:
+    """Log what a binary file-like object (``io.BytesIO``, a file opened ``"rb"``) reads as the artifact
+    file ``artifact_file`` of the active run (started if none) or of ``run_id``."""
+    _client().log_stream(_run_id(run_id), stream, artifact_file)
+
+
 def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> None:
-    """Log a dict of columns or a pandas DataFrame as a JSON table (appended to an existing one)."""
+    """Log a dict of columns or a pandas DataFrame as a JSON or Parquet table (appended to an existing
+    one); image cells are saved as files, as in MLflow."""
     _client().log_table(_run_id(run_id), data, artifact_file)
 
 
 def load_table(artifact_file: str, run_ids: list[str] | None = None,
                extra_columns: list[str] | None = None) -> pd.DataFrame:
     """The table ``artifact_file`` of ``run_ids`` (default: the active experiment's runs that logged it)
-    as one DataFrame; ``extra_columns=["run_id"]`` adds the run id of each row."""
+    as one DataFrame; ``extra_columns=["run_id", "params.lr"]`` adds those columns of each row's run."""
     return _client().load_table(_active_experiment_id(), artifact_file, run_ids, extra_columns)
 
 
@@ -505,6 +533,11 @@ def get_artifact_uri(artifact_path: str | None = None) -> str:
     base = run.info.artifact_uri if run and run.info.run_id == rid else _client().get_run(rid).info.artifact_uri
     rel = check_artifact_path(artifact_path.lstrip("/") if artifact_path else artifact_path)  # as MLflow
     return f"{base}/{rel}" if rel else base
+
+
+def flush_artifact_async_logging() -> None:
+    """MLflow's wait for artifact uploads queued in the background. lite_tracker writes every artifact
+    before the logging call returns, so when this is called nothing is pending and it returns at once."""
 
 
 def flush() -> None:
@@ -533,6 +566,11 @@ def log_input(dataset: Any = None, context: str | None = None, tags: dict[str, s
     if model is not None:
         raise InvalidParameterValue("log_input(model=...) is not supported: lite_tracker has no logged-model "
                                     "entities. Log models with lite_tracker.<flavor>.log_model.")
+    _client().log_inputs(_run_id(), [_dataset_input(dataset, context, tags)])
+
+
+def _dataset_input(dataset: Any, context: str | None, tags: dict[str, str] | None) -> DatasetInput:
+    """The input record of one dataset with its context and tags (what log_input and log_inputs store)."""
     to_entity = getattr(dataset, "_to_mlflow_entity", None)
     if to_entity is None:
         raise InvalidParameterValue(
@@ -541,7 +579,29 @@ def log_input(dataset: Any = None, context: str | None = None, tags: dict[str, s
     input_tags = [InputTag(k, v) for k, v in (tags or {}).items()]
     if context is not None:
         input_tags.append(InputTag(DATASET_CONTEXT_TAG, context))
-    _client().log_inputs(_run_id(), [DatasetInput(to_entity(), input_tags)])
+    return DatasetInput(to_entity(), input_tags)
+
+
+def log_inputs(datasets: list[Any] | None = None, contexts: list[str | None] | None = None,
+               tags_list: list[dict[str, str] | None] | None = None, models: list[Any] | None = None) -> None:
+    """Record several datasets the active run (started if none) used, as MLflow's ``log_inputs``: the
+    lists ``datasets``, ``contexts`` and ``tags_list`` go together item by item and must have the same
+    length; ``None`` in ``contexts`` or ``tags_list`` means none for that dataset.
+
+    Raises:
+        InvalidParameterValue: The lists differ in length, an item is not a ``lite_tracker.data`` dataset,
+            or ``models`` is given (lite_tracker has no logged-model entities).
+    """
+    datasets, contexts, tags_list = datasets or [], contexts or [], tags_list or []
+    if not len(datasets) == len(contexts) == len(tags_list):
+        raise InvalidParameterValue(
+            "`mlflow.log_inputs` requires `datasets`, `contexts`, `tags_list` to be non-empty list and have the "
+            "same length.")
+    if models:
+        raise InvalidParameterValue("log_inputs(models=...) is not supported: lite_tracker has no logged-model "
+                                    "entities. Log models with lite_tracker.log_model.")
+    inputs = [_dataset_input(d, c, t) for d, c, t in zip(datasets, contexts, tags_list) if d is not None]
+    _client().log_inputs(_run_id(), inputs)
 
 
 # ---------------------------------------------------------------- search
