@@ -288,6 +288,29 @@ def test_models_page_and_writes(client: MlflowClient, store_path: Path, one: dic
     assert c.get("/model?name=nope").status_code == 404
 
 
+def test_model_page_shows_how_to_serve_each_version(client: MlflowClient, store_path: Path,
+                                                     one: dict[str, str]) -> None:
+    """Every version shows the exact `models serve` commands, as `models describe` prints them: pinned to
+    the version, then one per alias and stage (those follow promotions)."""
+    client.create_registered_model("clf")
+    for _ in range(2):
+        client.create_model_version("clf", f"runs:/{one['run']}/model", run_id=one["run"])
+    client.transition_model_version_stage("clf", 2, "Production")
+    client.set_registered_model_alias("clf", "champion", 2)
+    app = create_app(str(store_path))
+    c = TestClient(app, base_url="http://127.0.0.1:5000")
+    store = app.state.store_label
+    serve = {v["version"]: v["serve"] for v in c.get("/api/lite/model", params={"name": "clf"}).json()["versions"]}
+    assert serve == {
+        1: [f"lite-tracker models serve -m models:/clf/1 --store {store}"],
+        2: [f"lite-tracker models serve -m models:/clf/2 --store {store}",
+            f"lite-tracker models serve -m models:/clf@champion --store {store}",
+            f"lite-tracker models serve -m models:/clf/Production --store {store}"],
+    }
+    html = c.get("/model?name=clf").text
+    assert all(command in html for commands in serve.values() for command in commands)
+
+
 def test_xss_payloads_are_escaped_in_pages(client: MlflowClient, store_path: Path) -> None:
     exp = client.create_experiment(XSS)
     rid = make_run(client, exp, XSS, {"m": 1.0}, {"p": XSS}, tags={"t": XSS})

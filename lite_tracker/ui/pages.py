@@ -143,7 +143,7 @@ def model(request: Request) -> HTMLResponse:
     name = request.query_params.get("name")
     if not name:
         return HTMLResponse(error_html(400, "Which model? Add ?name=<model name>."), status_code=400)
-    data = lite_api.model_data(lite_api.client_of(request), name)
+    data = lite_api.model_data(lite_api.client_of(request), name, request.app.state.store_label)
     return _render(request, "model.html", "Model " + name, data)
 
 
