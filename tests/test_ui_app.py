@@ -346,6 +346,21 @@ def test_errors_are_json_or_plain_pages(store_path: Path, one: dict[str, str]) -
     assert bad.status_code == 400 and "Traceback" not in bad.text
 
 
+def test_unknown_page_in_a_browser_is_a_plain_error_page_and_json_elsewhere(store_path: Path) -> None:
+    """A mistyped page URL opened in a browser gets the plain error page; API paths and clients that do not
+    ask for HTML keep MLflow's error JSON."""
+    c = app_client(store_path)
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    page = c.get("/experiments", headers=browser)
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "<h1>Error 404</h1>" in page.text and "/experiments" in page.text
+    for path in ("/api/2.0/mlflow/nope", "/ajax-api/2.0/mlflow/nope", "/api/lite/nope"):
+        api = c.get(path, headers=browser)
+        assert api.status_code == 404 and api.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+    assert c.get("/experiments").json()["error_code"] == "ENDPOINT_NOT_FOUND"
+    assert c.post("/", json={}, headers=browser).json()["error_code"] == "ENDPOINT_NOT_FOUND"
+
+
 # ------------------------------------------------------------------ security
 
 
