@@ -288,6 +288,29 @@ def test_models_page_and_writes(client: MlflowClient, store_path: Path, one: dic
     assert c.get("/model?name=nope").status_code == 404
 
 
+def test_model_page_shows_how_to_serve_each_version(client: MlflowClient, store_path: Path,
+                                                     one: dict[str, str]) -> None:
+    """Every version shows the exact `models serve` commands, as `models describe` prints them: pinned to
+    the version, then one per alias and stage (those follow promotions)."""
+    client.create_registered_model("clf")
+    for _ in range(2):
+        client.create_model_version("clf", f"runs:/{one['run']}/model", run_id=one["run"])
+    client.transition_model_version_stage("clf", 2, "Production")
+    client.set_registered_model_alias("clf", "champion", 2)
+    app = create_app(str(store_path))
+    c = TestClient(app, base_url="http://127.0.0.1:5000")
+    store = app.state.store_label
+    serve = {v["version"]: v["serve"] for v in c.get("/api/lite/model", params={"name": "clf"}).json()["versions"]}
+    assert serve == {
+        1: [f"lite-tracker models serve -m models:/clf/1 --store {store}"],
+        2: [f"lite-tracker models serve -m models:/clf/2 --store {store}",
+            f"lite-tracker models serve -m models:/clf@champion --store {store}",
+            f"lite-tracker models serve -m models:/clf/Production --store {store}"],
+    }
+    html = c.get("/model?name=clf").text
+    assert all(command in html for commands in serve.values() for command in commands)
+
+
 def test_xss_payloads_are_escaped_in_pages(client: MlflowClient, store_path: Path) -> None:
     exp = client.create_experiment(XSS)
     rid = make_run(client, exp, XSS, {"m": 1.0}, {"p": XSS}, tags={"t": XSS})
@@ -321,6 +344,21 @@ def test_errors_are_json_or_plain_pages(store_path: Path, one: dict[str, str]) -
     assert c.get("/api/lite/metrics/bulk?run_ids=x&max_points=1").status_code == 400
     bad = c.post("/api/lite/experiments/create", content=b"{not json", headers={"content-type": "application/json"})
     assert bad.status_code == 400 and "Traceback" not in bad.text
+
+
+def test_unknown_page_in_a_browser_is_a_plain_error_page_and_json_elsewhere(store_path: Path) -> None:
+    """A mistyped page URL opened in a browser gets the plain error page; API paths and clients that do not
+    ask for HTML keep MLflow's error JSON."""
+    c = app_client(store_path)
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    page = c.get("/experiments", headers=browser)
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "<h1>Error 404</h1>" in page.text and "/experiments" in page.text
+    for path in ("/api/2.0/mlflow/nope", "/ajax-api/2.0/mlflow/nope", "/api/lite/nope"):
+        api = c.get(path, headers=browser)
+        assert api.status_code == 404 and api.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+    assert c.get("/experiments").json()["error_code"] == "ENDPOINT_NOT_FOUND"
+    assert c.post("/", json={}, headers=browser).json()["error_code"] == "ENDPOINT_NOT_FOUND"
 
 
 # ------------------------------------------------------------------ security

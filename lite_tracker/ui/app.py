@@ -230,5 +230,5 @@ def _referer_origin(referer: str | None) -> str | None:
 def _refuse(request: Request, status: int, code: str, message: str) -> Response:
     if _is_api(request.url.path):
         return JSONResponse({"error_code": code, "message": message}, status_code=status)
-    return HTMLResponse(pages.error_html(status, message), status_code=status)
+    return HTMLResponse(errors.error_html(status, message), status_code=status)
 

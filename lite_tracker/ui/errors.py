@@ -1,18 +1,21 @@
-"""The one place where errors become HTTP answers: MLflow's error JSON ``{"error_code", "message"}``.
+"""The one place where errors become HTTP answers: MLflow's error JSON ``{"error_code", "message"}``, or the
+plain error page for a browser.
 
 :class:`~lite_tracker.errors.LiteTrackerException` keeps its MLflow error code and gets the status
 MLflow's server gives that code; Starlette's HTTP errors (unknown path, wrong method) get MLflow's
-codes for them; anything else is logged and answered with a generic 500 that carries no trace.
+codes for them (a browser opening an unknown page gets the plain error page); anything else is logged
+and answered with a generic 500 that carries no trace.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from ..errors import (
     _HTTP_STATUS,
@@ -51,6 +54,25 @@ def error_response(error_code: str, message: str, status: int | None = None) -> 
                         status_code=status if status is not None else status_for(error_code))
 
 
+def error_html(status: int, message: str) -> str:
+    """A plain error page (no template needed, so it works whatever failed).
+
+    Example:
+        >>> "<h1>Error 404</h1>" in error_html(404, "No run <x>")
+        True
+    """
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Error {status}</title>"
+            "<link rel='stylesheet' href='/static/app.css'></head><body><main class='error'>"
+            f"<h1>Error {status}</h1><p>{html.escape(message)}</p><p><a href='/'>Back to experiments</a></p>"
+            "</main></body></html>")
+
+
+def _wants_page(request: Request) -> bool:
+    """A browser opening a page (not an API path): it should see an error page, not JSON."""
+    return (request.method in ("GET", "HEAD") and not request.url.path.startswith(("/api/", "/ajax-api/"))
+            and "text/html" in request.headers.get("accept", ""))
+
+
 def require_writable(request: Request) -> None:
     """Refuse a state change when the server runs read-only (403 PERMISSION_DENIED).
 
@@ -76,6 +98,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         return Response(status_code=exc.status_code, headers=exc.headers)
     code = _CODE_FOR_STATUS.get(exc.status_code, BAD_REQUEST if exc.status_code < 500 else INTERNAL_ERROR)
     message = exc.detail if exc.status_code != 404 else f"No endpoint {request.method} {request.url.path}"
+    if exc.status_code == 404 and _wants_page(request):
+        return HTMLResponse(error_html(404, f"No page at {request.url.path}."), status_code=404)
     response = error_response(code, message, exc.status_code)
     for name, value in (exc.headers or {}).items():
         response.headers[name] = value

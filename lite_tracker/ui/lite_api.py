@@ -28,6 +28,7 @@ from starlette.routing import Mount, Route
 from ..entities import Experiment, Run, ViewType
 from ..entities.model_registry import ModelVersionStages, RegisteredModel
 from ..errors import InvalidFilter, InvalidParameterValue, ResourceNotFound
+from ..serving import serve_commands
 from ..tracking.client import MlflowClient
 from .errors import error_response, require_writable
 
@@ -611,8 +612,9 @@ def models_data(client: MlflowClient) -> list[dict[str, Any]]:
              "latest_versions": [_version_row(v) for v in m.latest_versions]} for m in found]
 
 
-def model_data(client: MlflowClient, name: str) -> dict[str, Any]:
-    """One registered model with every version and each version's stage-transition history."""
+def model_data(client: MlflowClient, name: str, store: str) -> dict[str, Any]:
+    """One registered model with every version, each version's stage-transition history and the commands that
+    serve it (``--store store``: the store as the page header shows it)."""
     m = client.get_registered_model(name)
     quoted = name.replace("'", "''")
     versions = client.search_model_versions(f"name = '{quoted}'", order_by=["version_number DESC"])
@@ -622,6 +624,7 @@ def model_data(client: MlflowClient, name: str) -> dict[str, Any]:
         row["history"] = [{"from_stage": t.from_stage, "to_stage": t.to_stage, "user_id": t.user_id,
                            "timestamp": t.timestamp}
                           for t in client.get_model_version_stage_history(name, mv.version)]
+        row["serve"] = list(serve_commands(mv, store).values())
         rows.append(row)
     return {"name": m.name, "description": m.description or "", "tags": m.tags, "aliases": m.aliases,
             "creation_timestamp": m.creation_timestamp, "last_updated_timestamp": m.last_updated_timestamp,
@@ -638,7 +641,7 @@ async def model(request: Request) -> Response:
     name = request.query_params.get("name")
     if not name:
         raise InvalidParameterValue("name is required.")
-    return JSONResponse(model_data(client_of(request), name))
+    return JSONResponse(model_data(client_of(request), name, request.app.state.store_label))
 
 
 def _version_field(body: dict[str, Any]) -> int:

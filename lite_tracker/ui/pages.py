@@ -8,7 +8,6 @@ escapes ``<``, ``>``, ``&`` and quotes) and the page's script builds the interac
 from __future__ import annotations
 
 import datetime
-import html
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from starlette.routing import Route
 
 from ..errors import LiteTrackerException
 from . import lite_api
-from .errors import status_for
+from .errors import error_html, status_for
 
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True,
                           undefined=jinja2.StrictUndefined)
@@ -57,14 +56,6 @@ _env.filters["duration"] = _duration
 def render(template: str, **context: Any) -> str:
     """Render one of the UI's templates (autoescaped, with the pages' filters) to a string."""
     return _env.get_template(template).render(**context)
-
-
-def error_html(status: int, message: str) -> str:
-    """A plain error page (no template needed, so it works whatever failed)."""
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Error {status}</title>"
-            "<link rel='stylesheet' href='/static/app.css'></head><body><main class='error'>"
-            f"<h1>Error {status}</h1><p>{html.escape(message)}</p><p><a href='/'>Back to experiments</a></p>"
-            "</main></body></html>")
 
 
 def _render(request: Request, template: str, title: str, data: dict[str, Any]) -> HTMLResponse:
@@ -143,7 +134,7 @@ def model(request: Request) -> HTMLResponse:
     name = request.query_params.get("name")
     if not name:
         return HTMLResponse(error_html(400, "Which model? Add ?name=<model name>."), status_code=400)
-    data = lite_api.model_data(lite_api.client_of(request), name)
+    data = lite_api.model_data(lite_api.client_of(request), name, request.app.state.store_label)
     return _render(request, "model.html", "Model " + name, data)
 
 
