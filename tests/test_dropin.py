@@ -475,6 +475,24 @@ def test_fluent_restore_experiment_tags_and_is_tracking_uri_set(fluent, monkeypa
     assert out.stdout.strip() == "False"
 
 
+def test_deleting_an_experiment_deletes_its_runs_and_restoring_restores_them(fluent) -> None:  # type: ignore[no-untyped-def]
+    exp = mlflow.set_experiment("sweep")
+    ids = []
+    for _ in range(3):
+        with mlflow.start_run() as run:
+            ids.append(run.info.run_id)
+    mlflow.delete_run(ids[0])
+    mlflow.delete_experiment(exp.experiment_id)  # MLflow 3 deletes the runs with their experiment
+    assert mlflow.search_runs([exp.experiment_id], output_format="list") == []
+    assert {mlflow.get_run(i).info.lifecycle_stage for i in ids} == {"deleted"}
+    with pytest.raises(ResourceNotFound, match=f"No Experiment with id={exp.experiment_id} exists"):
+        mlflow.delete_experiment(exp.experiment_id)
+    mlflow.restore_experiment(exp.experiment_id)  # ... and restores all of them, as MLflow 3 does
+    assert sorted(r.info.run_id for r in mlflow.search_runs([exp.experiment_id], output_format="list")) == sorted(ids)
+    with pytest.raises(ResourceNotFound, match=f"No Experiment with id={exp.experiment_id} exists"):
+        mlflow.restore_experiment(exp.experiment_id)
+
+
 def test_log_inputs_records_each_dataset_with_its_context_and_tags(fluent) -> None:  # type: ignore[no-untyped-def]
     train = mlflow.data.from_numpy(np.arange(6).reshape(3, 2), source="train.csv", name="train")
     test = mlflow.data.from_numpy(np.arange(4).reshape(2, 2), source="test.csv", name="test")

@@ -293,19 +293,53 @@ class MlflowClient(RegistryClient):
         self._b.experiments.pop(exp.experiment_id, None)
 
     def delete_experiment(self, experiment_id: str) -> None:
-        """Soft-delete an experiment (its runs stay; restore with :meth:`restore_experiment`)."""
-        exp = self.get_experiment(experiment_id)
+        """Soft-delete an active experiment and, as MLflow 3 does, every run in it (restore both with
+        :meth:`restore_experiment`).
+
+        Raises:
+            LiteTrackerException: RESOURCE_DOES_NOT_EXIST when no active experiment has that id.
+        """
+        exp = self._experiment_in_stage(experiment_id, LifecycleStage.ACTIVE)
         if exp.experiment_id == "0":
             raise InvalidParameterValue(
                 "Cannot delete the default experiment '0'. This is an internally reserved experiment.")
+        self._set_runs_lifecycle(exp.experiment_id, LifecycleStage.DELETED)
         self._store.update_experiment(exp.experiment_id, lifecycle_stage=LifecycleStage.DELETED)
         self._b.experiments.pop(exp.experiment_id, None)
 
     def restore_experiment(self, experiment_id: str) -> None:
-        """Undo :meth:`delete_experiment`."""
-        exp = self.get_experiment(experiment_id)
+        """Undo :meth:`delete_experiment`: the experiment and every run in it are active again, as in
+        MLflow 3.
+
+        Raises:
+            LiteTrackerException: RESOURCE_DOES_NOT_EXIST when no deleted experiment has that id.
+        """
+        exp = self._experiment_in_stage(experiment_id, LifecycleStage.DELETED)
+        self._set_runs_lifecycle(exp.experiment_id, LifecycleStage.ACTIVE)
         self._store.update_experiment(exp.experiment_id, lifecycle_stage=LifecycleStage.ACTIVE)
         self._b.experiments.pop(exp.experiment_id, None)
+
+    def _experiment_in_stage(self, experiment_id: str, stage: str) -> Experiment:
+        exp = self.get_experiment(experiment_id)
+        if exp.lifecycle_stage != stage:
+            raise ResourceNotFound(f"No Experiment with id={exp.experiment_id} exists")
+        return exp
+
+    def _set_runs_lifecycle(self, experiment_id: str, stage: str) -> None:
+        """Mark every run of an experiment deleted or active, with the markers other processes check."""
+        from ..search import compile_search_runs
+
+        q = compile_search_runs([experiment_id], "", _stages(ViewType.ALL), None, 10**9, 0)
+        with self._read().session() as con:
+            run_ids = [r[0] for r in con.execute(q.sql, q.params).fetchall()]
+        for run_id in run_ids:
+            self._run_event(run_id, lifecycle_stage=stage)
+            self._store.mark_run(run_id, "deleted", present=stage == LifecycleStage.DELETED)
+            state = self._b.runs.get(run_id)
+            if state is not None:
+                state.lifecycle_stage = stage
+                state.deleted_elsewhere = False
+        self._b.buffer.flush()
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
         """Set a tag on an experiment."""
