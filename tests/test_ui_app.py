@@ -356,6 +356,20 @@ def test_an_empty_token_is_refused_not_a_key_for_everyone(store_path: Path, toke
     assert proc.returncode != 0 and "empty token" in proc.stderr
 
 
+def test_huge_and_deeply_nested_bodies_are_refused_and_the_server_stays_up(store_path: Path) -> None:
+    c = TestClient(create_app(str(store_path)), base_url="http://127.0.0.1:5000", raise_server_exceptions=False)
+    json_type = {"content-type": "application/json"}
+    for prefix in ("/api/lite", "/api/2.0/mlflow"):
+        huge = c.post(f"{prefix}/experiments/create", content=b'{"name": "' + b"a" * 3_000_000 + b'"}',
+                      headers=json_type)
+        assert huge.status_code == 400 and "at most 1000000 bytes" in huge.json()["message"]
+        deep = c.post(f"{prefix}/experiments/create", content=b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                      headers=json_type)
+        assert deep.status_code == 400 and "not valid JSON" in deep.json()["message"]
+    assert c.post("/api/lite/experiments/create", json={"name": "fine"}).status_code == 200
+    assert [e["name"] for e in c.get("/api/lite/experiments").json()["experiments"]][0] == "fine"
+
+
 def test_cross_origin_writes_refused(store_path: Path) -> None:
     c = app_client(store_path)
     evil = c.post("/api/lite/experiments/create", json={"name": "x"}, headers={"Origin": "http://evil.example"})
