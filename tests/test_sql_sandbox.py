@@ -233,6 +233,43 @@ def test_a_long_query_is_interrupted_within_the_time_limit(quiet_client: MlflowC
             quiet_client.sql("SELECT 1", timeout=bad)  # type: ignore[arg-type]
 
 
+# Scalar functions that build one value of a size an argument chooses: DuckDB allocates it outside its
+# memory limit and cannot interrupt it (a single list_resize took 12 GB here), so the filter refuses them.
+SIZED: list[tuple[str, str]] = [
+    ("repeat", "SELECT length(repeat('x', 4000000000))"),
+    ("list_resize", "SELECT len(list_resize([1], 2000000000))"),
+    ("array_resize", "SELECT len(array_resize([1], 2000000000))"),
+    ("lpad", "SELECT length(lpad('x', 2000000000, 'y'))"),
+    ("rpad", "SELECT length(rpad('x', 2000000000, 'y'))"),
+    ("format_width", "SELECT length(format('{:>2000000000}', 'x'))"),
+    ("printf_width", "SELECT length(printf('%2000000000d', 1))"),
+    ("scalar_range", "SELECT len(range(2000000000))"),
+    ("scalar_generate_series", "SELECT len(generate_series(1, 2000000000))"),
+    ("sized_in_a_cte", "WITH x AS (SELECT repeat('x', 4000000000) AS s) SELECT length(s) FROM x"),
+]
+
+
+@pytest.mark.parametrize("name, query", SIZED, ids=[name for name, _ in SIZED])
+def test_functions_sized_by_an_argument_are_refused(quiet_client: MlflowClient, name: str, query: str) -> None:
+    with pytest.raises(InvalidParameterValue, match=r"refused function \w+\(\): a value whose size"):
+        quiet_client.sql(query)
+
+
+def test_memory_and_result_size_are_bounded(quiet_client: MlflowClient) -> None:
+    """A query that would fill the process's memory stops with an error well before, in seconds."""
+    _log_runs(quiet_client)
+    started = time.monotonic()
+    with pytest.raises(InvalidParameterValue, match="result passed 1024 MiB"):
+        quiet_client.sql("SELECT * FROM range(10000000000)")
+    with pytest.raises(InvalidParameterValue, match="Out of Memory"):
+        quiet_client.sql("SELECT list(range) FROM range(1000000000)")
+    with pytest.raises(InvalidParameterValue, match="Out of Memory"):
+        quiet_client.sql("WITH RECURSIVE t(s, n) AS (SELECT 'x', 0 UNION ALL SELECT s || s, n + 1 FROM t "
+                         "WHERE n < 40) SELECT max(length(s)) FROM t")
+    assert time.monotonic() - started < 30
+    assert quiet_client.sql("SELECT count(*) AS n FROM range(3) r, runs").column("n").to_pylist() == [9]
+
+
 def test_settings_never_stick_and_the_reader_keeps_its_own(quiet_client: MlflowClient, secrets: dict[str, str],
                                                             tmp_path: Path) -> None:
     _log_runs(quiet_client)

@@ -300,3 +300,31 @@ def test_check_covers_every_table() -> None:
 
     covered = {s.events for specs in _CHANGES.values() for s in specs}
     assert covered == set(BY_EVENTS)
+
+
+@pytest.mark.parametrize("scheme", ["local://", "simplecache::file://", "dir::file://", "file:", "memory://",
+                                    "https://example.invalid"])
+def test_a_pulled_artifact_location_must_be_an_object_store(s3: dict[str, Any], tmp_path: Path,
+                                                             scheme: str) -> None:
+    """fsspec reaches this machine's files under other names than file:// ('local://', chained
+    'simplecache::file://'): a deleted run pulled with such an artifact_uri would have 'gc' delete them."""
+    valid = _teammate(s3, tmp_path)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.txt").write_text("mine")
+    hostile = _new_run(s3, artifact_uri=[f"{scheme}{victim}"], lifecycle_stage=["deleted"])
+    hostile[EXPERIMENTS.events] = _rows(
+        EXPERIMENTS, **{**hostile[EXPERIMENTS.events].to_pydict(), "artifact_location": [f"{scheme}{victim}"]})
+    key = _commit(s3, hostile)  # type: ignore[arg-type]
+    me = MlflowClient(str(tmp_path / "me.duckdb"))
+    with pytest.warns(SkippedCommitWarning, match=key.replace(".", r"\.")):
+        sync.pull(s3["url"], store=str(tmp_path / "me.duckdb"))
+    me.flush()
+    from lite_tracker.store.gc import collect_garbage
+
+    collect_garbage(me._store, dry_run=False)
+    assert (victim / "precious.txt").read_text() == "mine"
+    assert [r.info.run_id for r in me.search_runs([e.experiment_id for e in me.search_experiments()])] == [valid]
+    remote = MlflowClient(s3["url"])
+    with pytest.warns(SkippedCommitWarning, match=key.replace(".", r"\.")):
+        assert "exp-" not in " ".join(e.name for e in remote.search_experiments())

@@ -21,10 +21,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import free_port
 from starlette.testclient import TestClient
 
 from lite_tracker import MlflowClient
 from lite_tracker.entities import Metric, Param
+from lite_tracker.errors import InvalidParameterValue
 from lite_tracker.ui import create_app
 from lite_tracker.ui.server import choose_token
 
@@ -379,6 +381,31 @@ def test_token_required_bearer_query_and_cookie(store_path: Path) -> None:
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     assert c.get("/api/lite/experiments").status_code == 200  # the cookie now authenticates
     assert c.post("/api/lite/experiments/create", json={"name": "by-cookie"}).status_code == 200
+
+
+@pytest.mark.parametrize("token", ["", " ", "\t"])
+def test_an_empty_token_is_refused_not_a_key_for_everyone(store_path: Path, token: str) -> None:
+    """`--token "$UNSET_VARIABLE"` gave a server whose token was '': 'Authorization: Bearer ' let anyone in."""
+    with pytest.raises(InvalidParameterValue, match="empty token"):
+        create_app(str(store_path), token=token)
+    proc = subprocess.run([sys.executable, "-m", "lite_tracker", "ui", "--store", str(store_path), "--host", "0.0.0.0",
+                           "--port", str(free_port()), "--token", token],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode != 0 and "empty token" in proc.stderr
+
+
+def test_huge_and_deeply_nested_bodies_are_refused_and_the_server_stays_up(store_path: Path) -> None:
+    c = TestClient(create_app(str(store_path)), base_url="http://127.0.0.1:5000", raise_server_exceptions=False)
+    json_type = {"content-type": "application/json"}
+    for prefix in ("/api/lite", "/api/2.0/mlflow"):
+        huge = c.post(f"{prefix}/experiments/create", content=b'{"name": "' + b"a" * 3_000_000 + b'"}',
+                      headers=json_type)
+        assert huge.status_code == 400 and "at most 1000000 bytes" in huge.json()["message"]
+        deep = c.post(f"{prefix}/experiments/create", content=b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                      headers=json_type)
+        assert deep.status_code == 400 and "not valid JSON" in deep.json()["message"]
+    assert c.post("/api/lite/experiments/create", json={"name": "fine"}).status_code == 200
+    assert [e["name"] for e in c.get("/api/lite/experiments").json()["experiments"]][0] == "fine"
 
 
 def test_cross_origin_writes_refused(store_path: Path) -> None:

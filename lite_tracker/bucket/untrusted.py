@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 _STORE_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _MODEL_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
+_OBJECT_STORE_SCHEMES = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")
 _TEXT_LIMIT = 65535  # names, sources, links and ids the local API has no tighter rule for
 
 
@@ -78,12 +79,15 @@ def check_tables(tables: dict[str, pa.Table]) -> None:
 
 
 def check_artifact_location(uri: Any) -> str:
-    """A pulled artifact location must be a remote URL (``s3://...``): a local path or ``file://``
-    URL could point a pulled run at this machine's files."""
-    if (not isinstance(uri, str) or "://" not in uri or uri.startswith("file://") or len(uri) > _TEXT_LIMIT
-            or ".." in uri.split("://", 1)[1].split("/")):
+    """A pulled artifact location must be an object store URL (``s3://...``): a local path, ``file://``,
+    or any other fsspec protocol (``local://``, chained ``simplecache::file://``, ``memory://``, ``http://``)
+    could point a pulled run at this machine's files (which ``gc`` deletes with a deleted run) or at
+    other hosts."""
+    if (not isinstance(uri, str) or "://" not in uri or uri.split("://", 1)[0] not in _OBJECT_STORE_SCHEMES
+            or len(uri) > _TEXT_LIMIT or ".." in uri.split("://", 1)[1].split("/")):
         raise InvalidParameterValue(f"Invalid artifact location {uri!r}: a pulled run or experiment must keep its "
-                                    "artifacts at a remote URL without '..'.")
+                                    f"artifacts at an object store URL ({', '.join(_OBJECT_STORE_SCHEMES)}) "
+                                    "without '..'.")
     return uri
 
 

@@ -5,7 +5,10 @@ public views (or its own CTEs), whose table functions are pure generators (``ran
 ``generate_series``, ``unnest``) and which calls no introspection function. :func:`run` then executes
 it on a fresh in-memory DuckDB that holds only the Arrow tables of the views it reads, with file and
 network access, extension loading, spilling to disk and the progress bar off and its configuration
-locked, and interrupts it at a time limit. The sandbox shares nothing with the store's own reader
+locked, a memory limit on its operators and a cap on the size of its result, and interrupts it at a
+time limit. Scalar functions that build one value of a size an argument chooses (``repeat``,
+``list_resize``, ``lpad``, ...) allocate outside DuckDB's memory limit and cannot be interrupted, so
+:func:`check` refuses them too. The sandbox shares nothing with the store's own reader
 and is closed after each query, so nothing a query does can stick.
 """
 
@@ -28,12 +31,19 @@ DEFAULT_TIMEOUT = 30.0
 TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
 REFUSED_FUNCTIONS = frozenset({"current_setting", "getenv", "which_secret"})
 REFUSED_PREFIXES = ("duckdb_", "pragma_")
+# Scalar functions whose result size is an argument: one call can allocate gigabytes at once.
+SIZED_FUNCTIONS = frozenset({"repeat", "lpad", "rpad", "list_resize", "array_resize", "format", "printf",
+                             "range", "generate_series"})
+MEMORY_LIMIT = "2GB"
+MAX_RESULT_BYTES = 1 << 30
+_BATCH_ROWS = 65536
 _CONFIG: dict[str, str | bool] = {
     "enable_external_access": False,
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
     "python_enable_replacements": False,
     "temp_directory": "",  # never spill to disk (an empty value also leaves allowed_directories empty)
+    "memory_limit": MEMORY_LIMIT,
 }
 
 
@@ -74,6 +84,7 @@ def check(con: duckdb.DuckDBPyConnection, query: str, views: Sequence[str]) -> s
     ctes = {entry["key"].lower() for node in nodes if isinstance(node.get("cte_map"), dict)
             for entry in node["cte_map"].get("map", [])}
     read: set[str] = set()
+    generators = {id(node["function"]) for node in nodes if node.get("type") == "TABLE_FUNCTION"}
     for node in nodes:
         kind = node.get("type")
         if kind == "BASE_TABLE":
@@ -96,13 +107,18 @@ def check(con: duckdb.DuckDBPyConnection, query: str, views: Sequence[str]) -> s
             if name in REFUSED_FUNCTIONS or name.startswith(REFUSED_PREFIXES):
                 raise _refused(views, f"sql() refused function {name}(): settings and the environment are "
                                       "out of reach")
+            if name in SIZED_FUNCTIONS and id(node) not in generators:
+                raise _refused(views, f"sql() refused function {name}(): a value whose size an argument "
+                                      "chooses can exhaust memory; build strings and lists in Python")
     return read
 
 
 def run(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any], tables: dict[str, pa.Table],
-        timeout: float, views: Sequence[str]) -> pa.Table:
-    """Run a checked query in the sandbox over ``tables`` (view name to data); interrupt it at ``timeout``."""
+        timeout: float, views: Sequence[str], max_bytes: int = MAX_RESULT_BYTES) -> pa.Table:
+    """Run a checked query in the sandbox over ``tables`` (view name to data); interrupt it at ``timeout``
+    and refuse a result larger than ``max_bytes``."""
     import duckdb
+    import pyarrow as pa
 
     for name, table in tables.items():
         con.register(name, table)
@@ -110,7 +126,17 @@ def run(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any], table
     timer.daemon = True
     timer.start()
     try:
-        return con.sql(query, params=list(params)).to_arrow_table()
+        reader = con.sql(query, params=list(params)).to_arrow_reader(_BATCH_ROWS)
+        batches, size = [], 0
+        for batch in reader:
+            size += batch.nbytes
+            if size > max_bytes:
+                raise InvalidParameterValue(
+                    f"sql() stopped the query: its result passed {max_bytes / 2**20:g} MiB; aggregate it or "
+                    "select fewer rows (LIMIT, WHERE) and columns."
+                )
+            batches.append(batch)
+        return pa.Table.from_batches(batches, schema=reader.schema)
     except duckdb.InterruptException as e:
         raise InvalidParameterValue(
             f"sql() stopped the query at its time limit of {timeout:g} s: narrow it (LIMIT, WHERE) or pass "

@@ -61,13 +61,16 @@ def create_app(tracking_uri: str, *, read_only: bool = False, token: str | None 
         embeddable: Let other pages frame this one (a notebook's iframe); only with ``read_only``.
 
     Raises:
-        InvalidParameterValue: ``embeddable`` without ``read_only``.
+        InvalidParameterValue: ``embeddable`` without ``read_only``, or an empty ``token``.
 
     Example:
         >>> app = create_app("runs/lite_tracker.duckdb", read_only=True)  # doctest: +SKIP
     """
     if embeddable and not read_only:
         raise InvalidParameterValue("An embeddable UI must be read-only: framing by any page allows clickjacking.")
+    if token is not None and not token.strip():
+        raise InvalidParameterValue("An empty token would let in anyone who sends 'Authorization: Bearer ': give a "
+                                    "token (--token), or none to have one generated on a non-loopback host.")
     client = MlflowClient(tracking_uri)
     app = Starlette(
         routes=[

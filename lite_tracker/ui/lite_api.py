@@ -31,6 +31,7 @@ from ..errors import InvalidFilter, InvalidParameterValue, ResourceNotFound
 from ..serving import serve_commands
 from ..tracking.client import MlflowClient
 from .errors import error_response, require_writable
+from .rest import MAX_JSON_BYTES
 
 PREFIX = "/api/lite"
 PAGE_SIZE = 100
@@ -77,10 +78,16 @@ def view_type(text: str | None) -> int:
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object."""
+    """The request's JSON object, read up to :data:`MAX_JSON_BYTES` bytes (a bigger body is refused
+    before it fills the server's memory)."""
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_JSON_BYTES:
+            raise InvalidParameterValue(f"Request bodies must be at most {MAX_JSON_BYTES} bytes.")
     try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError as e:
+        body = json.loads(data or b"{}")
+    except (ValueError, RecursionError) as e:  # RecursionError: arrays nested thousands deep
         raise InvalidParameterValue(f"The request body is not valid JSON: {e}") from e
     if not isinstance(body, dict):
         raise InvalidParameterValue("The request body must be a JSON object.")
