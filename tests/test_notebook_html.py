@@ -77,6 +77,33 @@ def test_run_experiment_and_search_results_render_escaped_tables(fluent, capsys:
     assert "html" in "".join(parse(MlflowClient().search_experiments()._repr_html_()).text)
 
 
+def test_a_run_shows_a_small_chart_of_each_metric_history(fluent, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pickle
+
+    with mlflow.start_run() as run:
+        for step in range(500):
+            mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+        mlflow.log_metric("once", 3.0)
+        mlflow.log_metric("nan", float("nan"), step=0)
+        mlflow.log_metric("nan", float("nan"), step=1)
+    doc = parse(mlflow.get_run(run.info.run_id)._repr_html_())
+    assert doc.tags.count("svg") == 1 and doc.tags.count("polyline") == 1  # loss only: one point or no number
+    html = mlflow.get_run(run.info.run_id)._repr_html_()
+    points = html.split('points="')[1].split('"')[0].split()
+    assert 2 <= len(points) <= 60  # downsampled on the way out of the store
+    xs = [float(p.split(",")[0]) for p in points]
+    assert xs == sorted(xs) and xs[0] == 1.0 and xs[-1] == 119.0
+    ys = [float(p.split(",")[1]) for p in points]
+    assert ys[0] < ys[-1]  # falling loss: the first point is the highest (SVG y grows downwards)
+    assert parse(pickle.loads(pickle.dumps(mlflow.get_run(run.info.run_id)))._repr_html_()).tags.count("svg") == 1
+
+    other = MlflowClient(str(tmp_path / "other.duckdb"))  # a run of another store finds its own history
+    rid = other.create_run("0").info.run_id
+    for step in range(3):
+        other.log_metric(rid, "acc", step / 2, step=step)
+    assert parse(other.get_run(rid)._repr_html_()).tags.count("polyline") == 1
+
+
 def test_long_lists_are_cut_with_a_note_and_odd_lists_fall_back_to_repr(fluent) -> None:
     client = MlflowClient()
     exp = client.create_experiment("many")

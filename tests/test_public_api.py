@@ -24,7 +24,8 @@ def test_mlflow_import_paths() -> None:
 
 
 def test_import_is_light() -> None:
-    heavy = "('duckdb', 'pyarrow', 'pandas', 'fsspec', 'PIL', 'yaml', 'numpy')"
+    heavy = ("('duckdb', 'pyarrow', 'pandas', 'fsspec', 'PIL', 'yaml', 'numpy', 'deltalake', 's3fs', 'botocore', "
+             "'sklearn', 'starlette', 'uvicorn', 'click', 'rich', 'plotly', 'psutil')")
     code = f"import sys, lite_tracker; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

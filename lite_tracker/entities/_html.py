@@ -3,7 +3,7 @@ no styles from outside; long lists and wide tables are cut with a note saying ho
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from html import escape
 from typing import Any
@@ -13,6 +13,12 @@ MAX_KEYS = 8  # metric and param columns shown in a list of runs
 MAX_TEXT = 80
 STYLE = "border-collapse:collapse;font-size:12px"
 CELL = "padding:2px 8px;text-align:left;border-bottom:1px solid #ddd"
+SPARK_POINTS = 60  # points per inline metric chart (bucket minima and maxima)
+
+# Where a run's metric curves come from for its inline charts: given a run id and metric keys, the
+# (step, value) points of each. The tracking layer sets it (it knows the stores); None draws no chart.
+HistoryReader = Callable[[str, Sequence[str]], Mapping[str, Sequence[tuple[float, float]]]]
+history_reader: HistoryReader | None = None
 
 
 def text(value: Any) -> str:
@@ -73,13 +79,40 @@ def run(r: Any) -> str:
         ("lifecycle_stage", text(i.lifecycle_stage)), ("artifact_uri", text(i.artifact_uri)),
     ])
     parts = [info]
-    for label, values in (("Metrics (latest)", r.data.metrics), ("Params", r.data.params), ("Tags", r.data.tags)):
+    if r.data.metrics:
+        parts.append(_metrics_with_charts(i.run_id, r.data.metrics))
+    for label, values in (("Params", r.data.params), ("Tags", r.data.tags)):
         if values:
             keys = sorted(values)
             left = len(keys) - MAX_ROWS
             parts.append(table(("key", "value"), [(text(k), text(values[k])) for k in keys[:MAX_ROWS]], label,
                                f"{left} more not shown" if left > 0 else ""))
     return "".join(parts)
+
+
+def _metrics_with_charts(run_id: str, metrics: Mapping[str, float]) -> str:
+    """The latest metrics, each with a small inline chart of its history when it has one."""
+    keys = sorted(metrics)
+    shown = keys[:MAX_ROWS]
+    series = history_reader(run_id, shown[:MAX_KEYS]) if history_reader is not None else {}
+    rows = [(text(k), text(metrics[k]), sparkline(series.get(k, ()))) for k in shown]
+    left = len(keys) - MAX_ROWS
+    return table(("key", "latest", "history"), rows, "Metrics",
+                 f"{left} more not shown" if left > 0 else "")
+
+
+def sparkline(points: Sequence[tuple[float, float]], width: int = 120, height: int = 24) -> str:
+    """An inline SVG polyline of ``(step, value)`` points, scaled to the box; empty under two finite points."""
+    finite = [(x, y) for x, y in points if y == y and abs(y) != float("inf")]
+    if len(finite) < 2:
+        return ""
+    xs, ys = [x for x, _ in finite], [y for _, y in finite]
+    x0, dx = min(xs), (max(xs) - min(xs)) or 1.0
+    y0, dy = min(ys), (max(ys) - min(ys)) or 1.0
+    coords = " ".join(f"{(x - x0) / dx * (width - 2) + 1:.1f},{height - 1 - (y - y0) / dy * (height - 2):.1f}"
+                      for x, y in finite)
+    return (f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">'
+            f'<polyline fill="none" stroke="#1f77b4" stroke-width="1.2" points="{coords}"/></svg>')
 
 
 def runs(items: Sequence[Any]) -> str:

@@ -14,6 +14,7 @@ import posixpath
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +37,9 @@ from ..entities import (
     RunStatus,
     RunTag,
     ViewType,
+    _html,
 )
-from ..errors import InvalidParameterValue, InvalidState, ResourceNotFound
+from ..errors import InvalidParameterValue, InvalidState, LiteTrackerException, ResourceNotFound
 from ..registry import RegistryClient
 from ..settings import Settings, resolve_settings, tracking_uri_from_env
 from ..store.artifacts import ArtifactRepository, check_artifact_path
@@ -172,6 +174,29 @@ def logging_result(client: MlflowClient, synchronous: bool | None) -> RunOperati
     return RunOperations(client) if synchronous is False else None
 
 
+# The latest client of each store, for the inline metric charts of a run's notebook view (entities/_html):
+# a Run does not know its store, so the stores this process reads are asked in turn.
+_CHART_CLIENTS: weakref.WeakValueDictionary[str, MlflowClient] = weakref.WeakValueDictionary()
+
+
+def _chart_histories(run_id: str, keys: Sequence[str]) -> dict[str, list[tuple[float, float]]]:
+    """Downsampled ``(step, value)`` points of some metrics of a run, from the first store that has them."""
+    for client in list(_CHART_CLIENTS.values()):
+        try:
+            table = client.get_metric_history_bulk([run_id], list(keys), _html.SPARK_POINTS)
+        except LiteTrackerException:
+            continue
+        if table.num_rows:
+            series: dict[str, list[tuple[float, float]]] = {}
+            for key, step, value in zip(*(table.column(c).to_pylist() for c in ("key", "step", "value"))):
+                series.setdefault(key, []).append((step, value))
+            return series
+    return {}
+
+
+_html.history_reader = _chart_histories
+
+
 class MlflowClient(RegistryClient):
     """MLflow's ``MlflowClient`` over a local lite_tracker store.
 
@@ -198,10 +223,12 @@ class MlflowClient(RegistryClient):
             self._b: _Backend = bucket_backend(uri)  # type: ignore[assignment]
             self._settings = self._b.settings
             self._store = self._b.store
+            _CHART_CLIENTS[uri] = self
             return
         self._settings = settings or resolve_settings(uri)
         self._b = _backend(self._settings)
         self._store = self._b.store
+        _CHART_CLIENTS[self._settings.tracking_uri] = self
 
     @property
     def tracking_uri(self) -> str:
