@@ -37,7 +37,7 @@ def test_readme_export_and_import_commands_run_as_written(tmp_path: Path) -> Non
         proc = _cli(*args, cwd=tmp_path)
         assert proc.returncode == 0, f"{args}: {proc.stderr}"
         outputs.append(proc.stdout)
-    assert "Imported 1 experiments, 24 runs" in outputs[-1]  # Default matches by name
+    assert "Imported 1 experiment, 24 runs" in outputs[-1]  # Default matches by name
     assert duckdb.sql(f"SELECT count(*) FROM '{tmp_path / 'bundle' / 'runs.parquet'}'").fetchall() == [(24,)]
     assert duckdb.sql(f"SELECT count(*) FROM '{tmp_path / 'sweep-csv' / 'runs.csv'}'").fetchall() == [(8,)]
     assert (tmp_path / "bundle-db" / "export.duckdb").is_file() and (tmp_path / "bundle-db" / "README.md").is_file()
