@@ -18,8 +18,8 @@ from typing import Any
 
 
 def describe(client: Any, view_all: int) -> dict[str, Any]:
-    """Experiments, runs (info, params, tags, latest metrics, full histories, artifact files) and the
-    registry, keyed by names and ids that an import keeps."""
+    """Experiments, runs (info, params, tags, latest metrics, full histories, artifact files, dataset
+    inputs) and the registry, keyed by names and ids that an import keeps."""
     exps = client.search_experiments(view_type=view_all)
     names = {e.experiment_id: e.name for e in exps}
     out: dict[str, Any] = {"experiments": {e.name: {"lifecycle_stage": e.lifecycle_stage, "tags": dict(e.tags)}
@@ -38,6 +38,7 @@ def describe(client: Any, view_all: int) -> dict[str, Any]:
             "user_id": i.user_id, "params": dict(run.data.params), "tags": dict(run.data.tags),
             "metrics": {k: repr(float(v)) for k, v in run.data.metrics.items()},
             "histories": histories, "artifacts": _artifacts(client, i.run_id),
+            "inputs": _dataset_inputs(client.get_run(i.run_id)),
         }
     out["models"] = {}
     for model in client.search_registered_models():
@@ -50,6 +51,18 @@ def describe(client: Any, view_all: int) -> dict[str, Any]:
                                      "aliases": {a: str(v) for a, v in dict(model.aliases).items()},
                                      "versions": versions}
     return out
+
+
+def _dataset_inputs(run: Any) -> list[dict[str, Any]]:
+    """Every field of a run's dataset inputs and their tags, in (name, digest) order (stores list them in
+    different orders)."""
+    inputs = []
+    for item in run.inputs.dataset_inputs:
+        d = item.dataset
+        inputs.append({"name": d.name, "digest": d.digest, "source_type": d.source_type, "source": d.source,
+                       "schema": d.schema, "profile": d.profile,
+                       "tags": sorted([t.key, t.value] for t in item.tags)})
+    return sorted(inputs, key=lambda d: (d["name"], d["digest"]))
 
 
 def _artifacts(client: Any, run_id: str, path: str | None = None) -> dict[str, str]:
@@ -65,6 +78,7 @@ def _artifacts(client: Any, run_id: str, path: str | None = None) -> dict[str, s
 
 
 def _phase1(mlflow: Any) -> None:
+    import numpy as np
     import pandas as pd
 
     client = mlflow.MlflowClient()
@@ -82,8 +96,12 @@ def _phase1(mlflow: Any) -> None:
             if i == 0:
                 mlflow.log_text("hello", "notes/hello.txt")
                 mlflow.log_dict({"a": 1}, "config.json")
+            if i < 2:  # one dataset used by two runs, and a NumPy one with extra tags
                 ds = mlflow.data.from_pandas(pd.DataFrame({"x": [1, 2]}), name="train")
                 mlflow.log_input(ds, context="training")
+            if i == 1:
+                arrays = mlflow.data.from_numpy(np.arange(6).reshape(3, 2), targets=np.array([0, 1, 0]), name="arr")
+                mlflow.log_input(arrays, context="eval", tags={"fold": "1"})
             run_ids.append(run.info.run_id)
     with mlflow.start_run(run_name="failed") as run:
         pass
@@ -103,15 +121,22 @@ def _phase1(mlflow: Any) -> None:
 
 
 def _phase2(mlflow: Any) -> None:
+    import pandas as pd
+    from mlflow.entities import DatasetInput, InputTag
+
     client = mlflow.MlflowClient()
     run_ids = json.loads(Path("run_ids.json").read_text())
     for step in range(20, 25):
         client.log_metric(run_ids[0], "loss", 0.01, step=step, timestamp=1_700_000_001_000 + step)
     client.set_tag(run_ids[1], "reviewed", "true")
+    test_set = mlflow.data.from_pandas(pd.DataFrame({"x": [3.5], "y": ["a"]}), name="test")
+    client.log_inputs(run_ids[1], [DatasetInput(test_set._to_mlflow_entity(),
+                                                [InputTag("mlflow.data.context", "testing")])])
     mlflow.set_experiment("exp-a")
     with mlflow.start_run(run_name="late") as run:
         mlflow.log_metric("loss", 0.5)
         mlflow.log_text("late", "late.txt")
+        mlflow.log_input(test_set, context="testing")
     client.create_model_version("clf", f"runs:/{run.info.run_id}/model", run.info.run_id)
     client.set_registered_model_alias("clf", "challenger", 3)
     client.transition_model_version_stage("clf", 2, "Staging")

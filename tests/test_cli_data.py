@@ -37,7 +37,7 @@ def test_readme_export_and_import_commands_run_as_written(tmp_path: Path) -> Non
         proc = _cli(*args, cwd=tmp_path)
         assert proc.returncode == 0, f"{args}: {proc.stderr}"
         outputs.append(proc.stdout)
-    assert "Imported 1 experiments, 24 runs" in outputs[-1]  # Default matches by name
+    assert "Imported 1 experiment, 24 runs" in outputs[-1]  # Default matches by name
     assert duckdb.sql(f"SELECT count(*) FROM '{tmp_path / 'bundle' / 'runs.parquet'}'").fetchall() == [(24,)]
     assert duckdb.sql(f"SELECT count(*) FROM '{tmp_path / 'sweep-csv' / 'runs.csv'}'").fetchall() == [(8,)]
     assert (tmp_path / "bundle-db" / "export.duckdb").is_file() and (tmp_path / "bundle-db" / "README.md").is_file()
@@ -75,3 +75,15 @@ def test_errors_are_one_line_and_reading_never_creates_a_store(tmp_path: Path) -
     assert "Example: lite-tracker import mlflow --from sqlite:///mlflow.db" in " ".join(help_text.split())
     help_text = _cli("export", "--help", cwd=tmp_path).stdout
     assert "Example: lite-tracker export --format parquet" in " ".join(help_text.split())
+
+
+def test_a_skipped_dataset_input_is_one_warning_line(tmp_path: Path) -> None:
+    run_dir = tmp_path / "mlruns" / "1" / "0123456789abcdef0123456789abcdef"
+    (run_dir / "inputs" / "bad").mkdir(parents=True)
+    (run_dir.parent / "meta.yaml").write_text("experiment_id: '1'\nname: exp\nlifecycle_stage: active\n")
+    (run_dir / "meta.yaml").write_text(f"run_id: {run_dir.name}\nexperiment_id: '1'\nstatus: 3\nstart_time: 1\n")
+    (run_dir / "inputs" / "bad" / "meta.yaml").write_text("source_type: DATASET\nsource_id: ../../../etc\n")
+    proc = _cli("import", "mlflow", "--from", "./mlruns", "--store", "s.duckdb", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.startswith("Imported 1 experiment, 1 run, ")
+    [line] = proc.stderr.splitlines()
+    assert line.startswith("lite-tracker: warning: Skipped the dataset input ") and "inputs/bad/meta.yaml" in line

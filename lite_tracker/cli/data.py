@@ -1,9 +1,10 @@
 """``lite-tracker import mlflow`` and ``lite-tracker export``: parse, call :mod:`lite_tracker.io`, render
-(a progress line on stderr, a one-line summary on stdout)."""
+(a progress line and one line per warning on stderr, a one-line summary on stdout)."""
 
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any
 
 import click
@@ -37,7 +38,8 @@ def import_group() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
 def import_mlflow(source: str, store: str | None, no_copy_artifacts: bool, quiet: bool) -> None:
     """Import an MLflow store (sqlite:///mlflow.db or an mlruns folder): experiments, runs with their ids,
-    params, tags, metric histories, artifacts, registered models. Running it again adds only what is new.
+    params, tags, metric histories, dataset inputs, artifacts, registered models. Running it again adds only
+    what is new. A broken dataset input is skipped with a warning naming it.
 
     \b
     Example:
@@ -47,9 +49,12 @@ def import_mlflow(source: str, store: str | None, no_copy_artifacts: bool, quiet
 
     line = ProgressLine(not quiet and sys.stderr.isatty(), _import_progress)
     try:
-        result = run_import(source, store=store, copy_artifacts=not no_copy_artifacts, progress=line)
+        with warnings.catch_warnings(record=True) as caught:
+            result = run_import(source, store=store, copy_artifacts=not no_copy_artifacts, progress=line)
     finally:
         line.end()
+    for warning in caught:
+        click.echo(f"lite-tracker: warning: {warning.message}", err=True)
     click.echo(result.summary())
 
 

@@ -10,5 +10,7 @@ from __future__ import annotations
 
 from ._export import FORMATS, ExportResult, export
 from ._import import ImportProgress, ImportResult, import_mlflow
+from ._mlflow_source import SkippedImportWarning
 
-__all__ = ["FORMATS", "ExportResult", "ImportProgress", "ImportResult", "export", "import_mlflow"]
+__all__ = ["FORMATS", "ExportResult", "ImportProgress", "ImportResult", "SkippedImportWarning", "export",
+           "import_mlflow"]

@@ -2,8 +2,8 @@
 
 The source is read from its files (:mod:`._mlflow_source`), compared with the store in one read session
 (only new or changed rows are kept: experiments, runs, params, tags and registry entries that differ, metric
-points not already there), then written through the store's bulk path: one events segment and the metric
-points as Arrow segments, folded in by one compaction. Run ids and version numbers are kept.
+points and dataset inputs not already there), then written through the store's bulk path: one events
+segment and the metric points as Arrow segments, folded in by one compaction. Run ids and version numbers are kept.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from ..errors import InvalidParameterValue
 from ..store.artifacts import ArtifactRepository
 from ..store.locks import exclusive
 from ..store.segments import (
+    DATASET_INPUT_TAGS,
+    DATASET_INPUTS,
     EXPERIMENT_TAGS,
     EXPERIMENTS,
     MODEL_ALIASES,
@@ -34,7 +36,14 @@ from ..store.segments import (
     TableSpec,
 )
 from ..tracking.client import MlflowClient
-from ._mlflow_source import EXPERIMENT_COLUMNS, RUN_COLUMNS, VERSION_COLUMNS, Row, Snapshot, read_mlflow
+from ._mlflow_source import (
+    EXPERIMENT_COLUMNS,
+    RUN_COLUMNS,
+    VERSION_COLUMNS,
+    Row,
+    Snapshot,
+    read_mlflow,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -55,13 +64,16 @@ class ImportProgress:
 
 @dataclass(frozen=True)
 class ImportResult:
-    """What one import added (counts of new or changed rows; zero everywhere on a repeated import)."""
+    """What one import added (counts of new or changed rows; zero everywhere on a repeated import).
+    ``dataset_inputs`` counts datasets as runs used them (with their tags): one dataset logged by two runs
+    counts twice."""
 
     experiments: int
     runs: int
     params: int
     tags: int
     metric_points: int
+    dataset_inputs: int
     models: int
     versions: int
     artifact_files: int
@@ -70,10 +82,16 @@ class ImportResult:
 
     def summary(self) -> str:
         """One line for a terminal."""
-        text = (f"Imported {self.experiments} experiments, {self.runs} runs, {self.params} params, {self.tags} tags, "
-                f"{self.metric_points} metric points, {self.models} models, {self.versions} model versions, "
-                f"{self.artifact_files} artifact files in {self.seconds:.2f}s.")
-        return " ".join([text, *self.notes])
+        counts = ", ".join(_count(n, noun) for n, noun in (
+            (self.experiments, "experiment"), (self.runs, "run"), (self.params, "param"), (self.tags, "tag"),
+            (self.metric_points, "metric point"), (self.dataset_inputs, "dataset input"), (self.models, "model"),
+            (self.versions, "model version"), (self.artifact_files, "artifact file")))
+        return " ".join([f"Imported {counts} in {self.seconds:.2f}s.", *self.notes])
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 run``, ``2 runs``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 Progress = Callable[[ImportProgress], None]
@@ -83,10 +101,11 @@ def import_mlflow(source: str | os.PathLike[str], store: str | os.PathLike[str] 
                   copy_artifacts: bool = True, progress: Progress | None = None) -> ImportResult:
     """Import an MLflow tracking store (``sqlite:///mlflow.db`` or an ``mlruns`` folder) into a store.
 
-    Experiments (matched by name), runs (ids kept), params, tags, every metric point, artifacts (copied
-    into the store's artifact root, or referenced where they are with ``copy_artifacts=False``),
-    registered models (matched by name) with their versions, stages, aliases and tags. Importing again
-    adds only what is new or changed. Datasets are not imported yet (the result's notes say how many).
+    Experiments (matched by name), runs (ids kept), params, tags, every metric point, the runs' dataset
+    inputs with their tags, artifacts (copied into the store's artifact root, or referenced where they are
+    with ``copy_artifacts=False``), registered models (matched by name) with their versions, stages,
+    aliases and tags. Importing again adds only what is new or changed. A dataset input that is broken or
+    over MLflow's limits is left out whole with a :class:`SkippedImportWarning` naming it.
 
     Args:
         source: ``sqlite:///path/to/mlflow.db``, a SQLite file, or an MLflow file store folder.
@@ -101,6 +120,9 @@ def import_mlflow(source: str | os.PathLike[str], store: str | os.PathLike[str] 
         ResourceNotFound: The source does not exist.
         InvalidParameterValue: The source is not an MLflow store.
 
+    Warns:
+        SkippedImportWarning: A dataset input of the source was left out; the message names it and says why.
+
     Example:
         >>> result = import_mlflow("sqlite:///mlflow.db", store="lite_tracker.duckdb")  # doctest: +SKIP
         >>> print(result.summary())  # doctest: +SKIP
@@ -114,8 +136,6 @@ def import_mlflow(source: str | os.PathLike[str], store: str | os.PathLike[str] 
     client.flush()
     st = client._store
     notes: list[str] = []
-    if snap.dataset_inputs:
-        notes.append(f"Skipped {snap.dataset_inputs} dataset inputs (this store does not hold datasets yet).")
     with exclusive(st.layout.locks / "meta.lock", st.settings.lock_timeout, "experiment lock"):
         report(ImportProgress("compare", 0, 1))
         plan = _Plan(st, snap, copy_artifacts)
@@ -131,15 +151,15 @@ def import_mlflow(source: str | os.PathLike[str], store: str | os.PathLike[str] 
     report(ImportProgress("write", 1, 1))
     copied = _copy_artifacts(plan.artifact_moves, report, notes) if copy_artifacts else 0
     if plan.uncopied:
-        notes.append(f"{plan.uncopied} runs keep their artifacts where they are ({plan.uncopied_example}): "
+        notes.append(f"The artifacts of {_count(plan.uncopied, 'run')} stay where they are ({plan.uncopied_example}): "
                      "only local MLflow artifact folders are copied.")
     notes += plan.notes
     report(ImportProgress("compact", 0, 1))
     st.compact()
     report(ImportProgress("compact", 1, 1))
     return ImportResult(plan.counts["experiments"], plan.counts["runs"], plan.counts["params"], plan.counts["tags"],
-                        plan.counts["metrics"], plan.counts["models"], plan.counts["versions"], copied,
-                        time.perf_counter() - started, tuple(notes))
+                        plan.counts["metrics"], plan.counts["dataset_inputs"], plan.counts["models"],
+                        plan.counts["versions"], copied, time.perf_counter() - started, tuple(notes))
 
 
 def _table(columns: Sequence[str], rows: list[Row], types: dict[str, Any] | None = None) -> pa.Table:
@@ -168,7 +188,8 @@ class _Plan:
         self.snap = snap
         self.copy = copy_artifacts
         self.seq = store.clock()
-        self.counts = {k: 0 for k in ("experiments", "runs", "params", "tags", "metrics", "models", "versions")}
+        self.counts = {k: 0 for k in ("experiments", "runs", "params", "tags", "metrics", "dataset_inputs", "models",
+                                      "versions")}
         self.events: dict[TableSpec, list[Row]] = {}
         self.metrics: pa.Table | None = None
         self.artifact_moves: list[tuple[Path, str]] = []  # (MLflow artifact folder, store artifact URI)
@@ -210,6 +231,8 @@ class _Plan:
         con.register("src_metrics", self.snap.metrics if self.snap.metrics is not None else
                      _table(("run_id", "key", "value", "timestamp", "step"), [],
                             {"value": pa.float64(), "timestamp": pa.int64(), "step": pa.int64()}))
+        con.register("src_inputs", _table(DATASET_INPUTS.state_columns, self.snap.dataset_inputs))
+        con.register("src_input_tags", _table(DATASET_INPUT_TAGS.state_columns, self.snap.dataset_input_tags))
         try:
             cols = ", ".join(f"s.{c}" for c in RUN_COLUMNS)
             differs = " OR ".join(f"s.{c} IS DISTINCT FROM r.{c}" for c in RUN_COLUMNS[1:])
@@ -226,17 +249,24 @@ class _Plan:
                 "(SELECT * FROM metrics WHERE run_id IN (SELECT run_id FROM src_runs)) m "
                 "ON s.run_id = m.run_id AND s.key = m.key AND s.step = m.step AND s.timestamp = m.timestamp "
                 "AND s.value IS NOT DISTINCT FROM m.value").to_arrow_table()
+            # As log_inputs: a dataset input already here (same run, name and digest) is left as it is.
+            same = ("ANTI JOIN dataset_inputs d ON s.run_id = d.run_id AND s.dataset_name = d.dataset_name "
+                    "AND s.dataset_digest = d.dataset_digest")
+            new_inputs = con.execute(f"SELECT s.* FROM src_inputs s {same}").fetchall()
+            new_input_tags = con.execute(f"SELECT s.* FROM src_input_tags s {same}").fetchall()
         finally:
-            for name in ("src_runs", "src_params", "src_tags", "src_metrics"):
+            for name in ("src_runs", "src_params", "src_tags", "src_metrics", "src_inputs", "src_input_tags"):
                 con.unregister(name)
         if conflicts:
-            self.notes.append(f"Kept {conflicts} params whose value here differs from MLflow's (params are "
+            self.notes.append(f"Kept {_count(conflicts, 'param')} whose value here differs from MLflow's (params are "
                               "immutable).")
         self._add(RUNS, [(*r, self.seq) for r in new_runs])
         self._add(PARAMS, [(*r, self.seq) for r in new_params])
         self._add(TAGS, [(*r, self.seq) for r in new_tags])
+        self._add(DATASET_INPUTS, [(*r, self.seq) for r in new_inputs])
+        self._add(DATASET_INPUT_TAGS, [(*r, self.seq) for r in new_input_tags])
         self.counts.update(runs=len(new_runs), params=len(new_params), tags=len(new_tags),
-                           metrics=self.metrics.num_rows)
+                           metrics=self.metrics.num_rows, dataset_inputs=len(new_inputs))
 
     def _experiments(self, con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str]]:
         """MLflow experiment id -> (store experiment id, artifact location). An experiment with the same
@@ -327,7 +357,7 @@ class _Plan:
                 self._add(MODEL_VERSIONS, [(*key, *new, None, self.seq)])
                 self.counts["versions"] += old is None
         if skipped:
-            self.notes.append(f"Kept {len(skipped)} model versions that already exist here with another source "
+            self.notes.append(f"Kept {_count(len(skipped), 'model version')} already here with another source "
                               f"or run (e.g. {sorted(skipped)[0][0]} v{sorted(skipped)[0][1]}).")
         version_tags = set(con.execute("SELECT model_id, version, key, value FROM model_version_tags").fetchall())
         self._add(MODEL_VERSION_TAGS, [(ids[n], str(v), k, val, self.seq) for n, v, k, val in self.snap.version_tags
@@ -374,7 +404,7 @@ def _copy_artifacts(moves: list[tuple[Path, str]], report: Progress, notes: list
                 copied += 1
     report(ImportProgress("artifacts", len(moves), len(moves)))
     if missing:
-        notes.append(f"{missing} runs had no artifact folder to copy.")
+        notes.append(f"{_count(missing, 'run')} had no artifact folder to copy.")
     return copied
 
 

@@ -2,18 +2,23 @@
 (``sqlite:///mlflow.db``, read with Python's ``sqlite3`` in read-only mode) or a file store folder
 (``./mlruns``: ``meta.yaml`` files, one file per param and tag, one line per metric point).
 
-Everything comes back as one :class:`Snapshot` of plain rows plus an Arrow table of metric points.
+Everything comes back as one :class:`Snapshot` of plain rows plus an Arrow table of metric points. A dataset
+input that is broken or out of bounds (a field over MLflow's limit, a dataset it points to that is missing
+or outside the store) is left out whole, with a :class:`SkippedImportWarning` naming it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import _validation as limits
 from ..errors import InvalidParameterValue, ResourceNotFound
 
 if TYPE_CHECKING:
@@ -28,6 +33,21 @@ RUN_COLUMNS = ("run_id", "experiment_id", "run_name", "user_id", "status", "star
 VERSION_COLUMNS = ("name", "version", "source", "run_id", "run_link", "description", "current_stage", "status",
                    "user_id", "creation_timestamp", "last_updated_timestamp")
 STATUS_NAMES = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
+# A dataset's fields as MLflow names them, with the limits ``log_inputs`` checks (limit, required).
+DATASET_FIELDS = (("name", limits.MAX_DATASET_NAME_SIZE, True), ("digest", limits.MAX_DATASET_DIGEST_SIZE, True),
+                  ("source_type", limits.MAX_DATASET_SOURCE_SIZE, True),
+                  ("source", limits.MAX_DATASET_SOURCE_SIZE, True), ("schema", limits.MAX_DATASET_SCHEMA_SIZE, False),
+                  ("profile", limits.MAX_DATASET_PROFILE_SIZE, False))
+_FOLDER_ID = re.compile(r"[\w\-]+")  # an mlruns dataset id names one folder: no separators, no dots
+
+
+class SkippedImportWarning(UserWarning):
+    """Part of the MLflow store could not be imported (a broken or out-of-bounds file or row); it was
+    left out whole and the rest was imported. The message names it and says why."""
+
+
+def _skip(what: str, reason: str) -> None:
+    warnings.warn(f"Skipped {what}: {reason}", SkippedImportWarning, stacklevel=2)
 
 
 @dataclass
@@ -45,7 +65,31 @@ class Snapshot:
     versions: list[Row] = field(default_factory=list)  # VERSION_COLUMNS
     version_tags: list[Row] = field(default_factory=list)  # name, version, key, value
     aliases: list[Row] = field(default_factory=list)  # name, alias, version
-    dataset_inputs: int = 0  # datasets logged as run inputs (the store cannot hold them yet)
+    # run_id, name, digest, source_type, source, schema, profile
+    dataset_inputs: list[Row] = field(default_factory=list)
+    dataset_input_tags: list[Row] = field(default_factory=list)  # run_id, name, digest, key, value
+    _input_keys: set[Row] = field(default_factory=set, repr=False)
+
+    def add_dataset_input(self, what: str, run_id: str, dataset: Mapping[str, Any],
+                          tags: Iterable[tuple[Any, Any]]) -> None:
+        """Add one dataset input of a run with its tags, checked as ``log_inputs`` checks them. A broken
+        one, or a second one of the same name and digest, is left out whole with a warning naming ``what``.
+        """
+        try:
+            row = (run_id, *(limits.validate_dataset_field(f, dataset.get(f), limit, required)
+                             for f, limit, required in DATASET_FIELDS))
+            tag_rows = [(*row[:3], limits.validate_dataset_field("tag key", key, limits.MAX_INPUT_TAG_KEY_SIZE),
+                         limits.validate_dataset_field("tag value", value, limits.MAX_INPUT_TAG_VALUE_SIZE,
+                                                       required=False) or "") for key, value in tags]
+        except InvalidParameterValue as e:
+            _skip(what, e.message)
+            return
+        if row[:3] in self._input_keys:
+            _skip(what, f"the run already has the dataset input {row[1]!r} with digest {row[2]!r}.")
+            return
+        self._input_keys.add(row[:3])
+        self.dataset_inputs.append(row)
+        self.dataset_input_tags += tag_rows
 
 
 def read_mlflow(source: str | os.PathLike[str]) -> Snapshot:
@@ -112,10 +156,35 @@ def _sqlite_snapshot(con: sqlite3.Connection, path: Path) -> Snapshot:
                          "user_id, creation_time, last_updated_time FROM model_versions", "model_versions")
     snap.version_tags = rows("SELECT name, version, key, value FROM model_version_tags", "model_version_tags")
     snap.aliases = rows("SELECT name, alias, version FROM registered_model_aliases", "registered_model_aliases")
-    if "inputs" in tables:
-        [(snap.dataset_inputs,)] = con.execute(
-            "SELECT count(*) FROM inputs WHERE source_type = 'DATASET' AND destination_type = 'RUN'").fetchall()
+    if "inputs" in tables:  # MLflow 2.4 and later
+        _sqlite_inputs(con, path, tables, snap)
     return snap
+
+
+def _sqlite_inputs(con: sqlite3.Connection, path: Path, tables: set[str], snap: Snapshot) -> None:
+    """The dataset inputs of runs (tables ``inputs``, ``datasets``, ``input_tags``), each checked."""
+    if "datasets" not in tables:
+        _skip(f"the dataset inputs in {str(path)!r}", "it has an inputs table but no datasets table.")
+        return
+    tags: dict[str, list[tuple[Any, Any]]] = {}
+    if "input_tags" in tables:
+        for input_id, key, value in con.execute("SELECT input_uuid, name, value FROM input_tags ORDER BY 1, 2"):
+            tags.setdefault(input_id, []).append((key, value))
+    runs = {r[0] for r in snap.runs}
+    found = con.execute(
+        "SELECT i.input_uuid, i.destination_id, i.source_id, d.dataset_uuid, d.name, d.digest, d.dataset_source_type, "
+        "d.dataset_source, d.dataset_schema, d.dataset_profile FROM inputs i LEFT JOIN datasets d "
+        "ON d.dataset_uuid = i.source_id WHERE i.source_type = 'DATASET' AND i.destination_type = 'RUN' "
+        "ORDER BY i.destination_id, i.input_uuid")
+    for input_id, run_id, dataset_id, found_id, *values in found:
+        what = f"the dataset input {input_id!r} of run {run_id!r} in {str(path)!r}"
+        if run_id not in runs:
+            _skip(what, "its run is not in the runs table.")
+        elif found_id is None:
+            _skip(what, f"its dataset {dataset_id!r} is not in the datasets table.")
+        else:
+            snap.add_dataset_input(what, run_id, dict(zip((f for f, _, _ in DATASET_FIELDS), values)),
+                                   tags.get(input_id, []))
 
 
 def _sqlite_metrics(con: sqlite3.Connection, batch: int = 1_000_000) -> pa.Table:
@@ -212,11 +281,59 @@ def _read_mlruns(root: Path) -> Snapshot:
             for key, file in _files(run_dir / "metrics"):
                 _metric_lines(file, run_id, key, run_ids.append, keys.append, values, stamps, steps)
             inputs = run_dir / "inputs"
-            if inputs.is_dir():
-                snap.dataset_inputs += sum(1 for d in inputs.iterdir() if (d / "meta.yaml").is_file())
+            for input_dir in sorted(d for d in inputs.iterdir() if d.is_dir()) if inputs.is_dir() else ():
+                _mlruns_input(input_dir / "meta.yaml", exp_dir / "datasets", run_id, snap)
     snap.metrics = metrics_table(run_ids, keys, values, stamps, steps)
     _read_models(root / "models", snap)
     return snap
+
+
+def _mlruns_input(file: Path, datasets: Path, run_id: str, snap: Snapshot) -> None:
+    """One ``inputs/<id>/meta.yaml`` of a run: a dataset input (its dataset in the experiment's
+    ``datasets/<id>/meta.yaml``) or a logged-model input, which is not a dataset and is passed over."""
+    what = f"the dataset input {str(file)!r}"
+    meta = _checked_meta(file, what)
+    if meta is None or meta.get("source_type") == "MODEL":
+        return
+    if meta.get("source_type") != "DATASET":
+        _skip(what, f"its source_type {meta.get('source_type')!r} is neither DATASET nor MODEL.")
+        return
+    source_id = meta.get("source_id")
+    if not isinstance(source_id, str) or not _FOLDER_ID.fullmatch(source_id):
+        _skip(what, f"its source_id {source_id!r} is not the id of a dataset folder.")
+        return
+    dataset_file = datasets / source_id / "meta.yaml"
+    what += f" (dataset {str(dataset_file)!r})"
+    dataset = _checked_meta(dataset_file, what)
+    if dataset is None:
+        return
+    tags = meta.get("tags") or {}
+    if not isinstance(tags, dict):
+        _skip(what, f"its tags are not a mapping of names to values: {tags!r}.")
+        return
+    snap.add_dataset_input(what, run_id, dataset, tags.items())
+
+
+def _checked_meta(file: Path, what: str) -> dict[str, Any] | None:
+    """A ``meta.yaml`` that must be there and hold a mapping; None (and a warning naming ``what``) otherwise."""
+    yaml = _yaml()
+    if not file.is_file():
+        _skip(what, f"{str(file)!r} does not exist.")
+        return None
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        _skip(what, f"{str(file)!r} cannot be read ({e}).")
+        return None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        _skip(what, f"{str(file)!r} is not valid YAML ({getattr(e, 'problem', None) or 'unreadable'}{where}).")
+        return None
+    if not isinstance(data, dict):
+        _skip(what, f"{str(file)!r} does not hold a mapping of fields.")
+        return None
+    return data
 
 
 def _metric_lines(file: Path, run_id: str, key: str, add_run: Callable[[str], None], add_key: Callable[[str], None],
