@@ -120,6 +120,20 @@ def test_bad_sources_say_what_is_wrong(tmp_path: Path) -> None:
         import_mlflow("postgresql://host/db", store=tmp_path / "s.duckdb")
 
 
+def test_a_file_that_is_not_utf8_stops_the_import_before_anything_is_written(tmp_path: Path) -> None:
+    exp, run = tmp_path / "mlruns" / "0", "a" * 32
+    (exp / run / "params").mkdir(parents=True)
+    (exp / "meta.yaml").write_text("experiment_id: '0'\nname: Default\nartifact_location: x\n"
+                                   "lifecycle_stage: active\n")
+    (exp / run / "meta.yaml").write_text(f"run_id: {run}\nexperiment_id: '0'\nstatus: 3\nstart_time: 1\n"
+                                         "lifecycle_stage: active\nartifact_uri: x\n")
+    (exp / run / "params" / "lr").write_bytes(b"\xff\xfe not text")
+    store = tmp_path / "s.duckdb"
+    with pytest.raises(InvalidParameterValue, match=r"params/lr.*not UTF-8 text"):
+        import_mlflow(tmp_path / "mlruns", store=store)
+    assert MlflowClient(str(store)).search_runs(["0"]) == []
+
+
 def _damage_mlruns(root: Path, run0: str, run1: str) -> list[str]:
     """Break run-0's input file, make the NumPy dataset's digest too long, and add an input to run-1 whose
     dataset id climbs out of the store; return the files the warnings must name."""

@@ -226,10 +226,25 @@ def _yaml() -> Any:
     return yaml
 
 
+def _text(path: Path) -> str:
+    """A file of the MLflow store as UTF-8 text.
+
+    Raises:
+        InvalidParameterValue: The file cannot be read or is not UTF-8 (the import stops before writing).
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise InvalidParameterValue(f"Cannot import {str(path)!r}: it is not UTF-8 text ({e.reason} at byte "
+                                    f"{e.start}). Fix or remove the file and import again.") from e
+    except OSError as e:
+        raise InvalidParameterValue(f"Cannot read {str(path)!r}: {e.strerror or e}.") from e
+
+
 def _meta(path: Path) -> dict[str, Any]:
     yaml = _yaml()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(_text(path))
     except yaml.YAMLError as e:
         raise InvalidParameterValue(f"Cannot parse {str(path)!r}: {e}") from e
     return data if isinstance(data, dict) else {}
@@ -267,7 +282,7 @@ def _read_mlruns(root: Path) -> Snapshot:
         snap.experiments.append((exp_id, meta.get("name"), meta.get("artifact_location"),
                                  meta.get("lifecycle_stage", "active"), meta.get("creation_time"),
                                  meta.get("last_update_time")))
-        snap.experiment_tags += [(exp_id, k, f.read_text(encoding="utf-8")) for k, f in _files(exp_dir / "tags")]
+        snap.experiment_tags += [(exp_id, k, _text(f)) for k, f in _files(exp_dir / "tags")]
         for run_dir in sorted(d for d in exp_dir.iterdir() if d.is_dir() and (d / "meta.yaml").is_file()):
             run = _meta(run_dir / "meta.yaml")
             run_id = str(run.get("run_id") or run.get("run_uuid") or run_dir.name)
@@ -276,8 +291,8 @@ def _read_mlruns(root: Path) -> Snapshot:
                               STATUS_NAMES.get(status, status) if isinstance(status, int) else status,
                               run.get("start_time"), run.get("end_time"), run.get("lifecycle_stage", "active"),
                               run.get("artifact_uri")))
-            snap.params += [(run_id, k, f.read_text(encoding="utf-8")) for k, f in _files(run_dir / "params")]
-            snap.tags += [(run_id, k, f.read_text(encoding="utf-8")) for k, f in _files(run_dir / "tags")]
+            snap.params += [(run_id, k, _text(f)) for k, f in _files(run_dir / "params")]
+            snap.tags += [(run_id, k, _text(f)) for k, f in _files(run_dir / "tags")]
             for key, file in _files(run_dir / "metrics"):
                 _metric_lines(file, run_id, key, run_ids.append, keys.append, values, stamps, steps)
             inputs = run_dir / "inputs"
@@ -339,7 +354,7 @@ def _checked_meta(file: Path, what: str) -> dict[str, Any] | None:
 def _metric_lines(file: Path, run_id: str, key: str, add_run: Callable[[str], None], add_key: Callable[[str], None],
                   values: list[float], stamps: list[int], steps: list[int]) -> None:
     """Points of one metric file: ``timestamp value [step]`` per line."""
-    for line in file.read_text(encoding="utf-8").splitlines():
+    for line in _text(file).splitlines():
         parts = line.split()
         if not parts:
             continue
@@ -360,9 +375,9 @@ def _read_models(folder: Path, snap: Snapshot) -> None:
         name = str(meta.get("name", model_dir.name))
         snap.models.append((name, meta.get("description"), meta.get("creation_timestamp"),
                             meta.get("last_updated_timestamp")))
-        snap.model_tags += [(name, k, f.read_text(encoding="utf-8")) for k, f in _files(model_dir / "tags")]
+        snap.model_tags += [(name, k, _text(f)) for k, f in _files(model_dir / "tags")]
         aliases = dict(meta.get("aliases") or {})
-        aliases.update({k: f.read_text(encoding="utf-8").strip() for k, f in _files(model_dir / "aliases")})
+        aliases.update({k: _text(f).strip() for k, f in _files(model_dir / "aliases")})
         snap.aliases += [(name, alias, int(version)) for alias, version in sorted(aliases.items())]
         for version_dir in sorted(model_dir.glob("version-*")):
             if not (version_dir / "meta.yaml").is_file():
@@ -372,5 +387,5 @@ def _read_models(folder: Path, snap: Snapshot) -> None:
             snap.versions.append((name, number, v.get("source"), v.get("run_id"), v.get("run_link"),
                                   v.get("description"), v.get("current_stage") or "None", v.get("status") or "READY",
                                   v.get("user_id"), v.get("creation_timestamp"), v.get("last_updated_timestamp")))
-            snap.version_tags += [(name, number, k, f.read_text(encoding="utf-8"))
+            snap.version_tags += [(name, number, k, _text(f))
                                   for k, f in _files(version_dir / "tags")]
