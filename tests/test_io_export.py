@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
@@ -25,7 +26,8 @@ from lite_tracker.io import export
 
 HERE = Path(__file__).parent
 TABLES = ("experiments", "experiment_tags", "runs", "params", "tags", "metrics", "latest_metrics",
-          "registered_models", "model_versions", "model_aliases", "registered_model_tags", "model_version_tags")
+          "dataset_inputs", "dataset_input_tags", "registered_models", "model_versions", "model_aliases",
+          "registered_model_tags", "model_version_tags")
 
 
 @pytest.fixture
@@ -44,6 +46,8 @@ def filled(fluent, tmp_path: Path) -> Path:
                 mlflow.log_metric("odd", math.nan, step=0, timestamp=1_700_000_000_000)
                 mlflow.log_metric("odd", math.inf, step=1, timestamp=1_700_000_000_001)
                 mlflow.log_text(f"hello {i}", "notes/hello.txt")
+                data = mlflow.data.from_numpy(np.arange(6 + i).reshape(-1, 1), source=f"{exp}.csv", name=exp)
+                mlflow.log_input(data, context="training", tags={"split": str(i)})
     with mlflow.start_run(run_name="to-delete") as run:
         mlflow.log_param("p", "1")
     client.delete_run(run.info.run_id)
@@ -91,6 +95,11 @@ def test_bundles_open_in_plain_duckdb_and_pyarrow_with_a_readme(filled: Path, tm
     assert con.sql(f"SELECT name, version, current_stage FROM {source['model_versions']}").fetchall() == [
         ("clf", 1, "Production")]
     assert con.sql(f"SELECT alias, version FROM {source['model_aliases']}").fetchall() == [("champion", 1)]
+    inputs = con.sql(f"SELECT run_id, dataset_name, dataset_source FROM {source['dataset_inputs']}").fetchall()
+    assert sorted(inputs) == sorted((i, d.dataset.name, d.dataset.source) for i, r in runs.items()
+                                    for d in client.get_run(i).inputs.dataset_inputs)
+    assert len(inputs) == 6 and con.sql(f"SELECT count(*) FROM {source['dataset_input_tags']} "
+                                        "WHERE key = 'mlflow.data.context' AND value = 'training'").fetchall() == [(6,)]
     if fmt == "parquet":
         assert pq.read_table(out / "metrics.parquet").num_rows == result.rows["metrics"]
         import pandas as pd

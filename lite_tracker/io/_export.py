@@ -47,6 +47,15 @@ TABLES: dict[str, tuple[str, str]] = {
     "latest_metrics": ("the latest point of each metric of each run (max step, then timestamp), as search uses it",
                        "SELECT run_id, key, value, timestamp, step FROM latest_metrics WHERE {runs} "
                        "ORDER BY run_id, key"),
+    "dataset_inputs": ("datasets each run used (run_id, dataset name, digest, source type, source, schema and "
+                       "profile as JSON text)",
+                       "SELECT run_id, dataset_name, dataset_digest, dataset_source_type, dataset_source, "
+                       "dataset_schema, dataset_profile FROM dataset_inputs WHERE {runs} "
+                       "ORDER BY run_id, dataset_name, dataset_digest"),
+    "dataset_input_tags": ("tags of those inputs, such as mlflow.data.context (run_id, dataset name and digest, "
+                           "key, value)",
+                           "SELECT run_id, dataset_name, dataset_digest, key, value FROM dataset_input_tags "
+                           "WHERE {runs} ORDER BY run_id, dataset_name, dataset_digest, key"),
     "registered_models": ("registered models with a version from an exported run (model_id, name, ...)",
                           "SELECT model_id, name, description, creation_timestamp, last_updated_timestamp FROM "
                           "registered_models WHERE deleted_timestamp IS NULL AND model_id IN (SELECT model_id FROM "

@@ -1,9 +1,11 @@
 """Write an MLflow file store (``mlruns``) from exported tables, in the layout MLflow's ``FileStore`` and
 ``FileStore`` model registry read: ``<experiment>/meta.yaml``, ``<experiment>/<run>/{meta.yaml, params/,
-tags/, metrics/, artifacts/}``, deleted experiments under ``.trash/``, ``models/<name>/version-<n>/``."""
+tags/, metrics/, inputs/, artifacts/}``, ``<experiment>/datasets/``, deleted experiments under ``.trash/``,
+``models/<name>/version-<n>/``."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections import defaultdict
 from pathlib import Path
@@ -64,6 +66,7 @@ def write_mlruns(root: Path, tables: dict[str, pa.Table]) -> None:
     for run_id, key, value in _rows(tables["tags"]):
         _write_value(run_folders[run_id] / "tags", key, value)
     _write_metrics(tables["metrics"], run_folders)
+    _write_dataset_inputs(tables, run_folders, dump)
     _write_registry(root / "models", tables, dump)
 
 
@@ -88,6 +91,27 @@ def _write_metrics(metrics: pa.Table, run_folders: dict[str, Path]) -> None:
         path = run_folders[run_id] / "metrics" / key
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(text), encoding="utf-8")
+
+
+def _write_dataset_inputs(tables: dict[str, pa.Table], run_folders: dict[str, Path], dump: Any) -> None:
+    """Each run's dataset inputs as MLflow's FileStore keeps them: the dataset once per experiment under
+    ``datasets/<md5(name, digest)>/``, the input under the run's ``inputs/<md5(dataset id, run id)>/`` with
+    its tags (the ids are MLflow's, names for files, not security)."""
+    tags: dict[tuple[str, str, str], dict[str, str]] = defaultdict(dict)
+    for run_id, name, digest, key, value in _rows(tables["dataset_input_tags"]):
+        tags[(run_id, name, digest)][key] = value
+    for run_id, name, digest, source_type, source, schema, profile in _rows(tables["dataset_inputs"]):
+        dataset_id = hashlib.md5(name.encode() + digest.encode(), usedforsecurity=False).hexdigest()
+        run_folder = run_folders[run_id]
+        dump(run_folder.parent / "datasets" / dataset_id / "meta.yaml", {
+            "name": name, "digest": digest, "source_type": source_type, "source": source, "schema": schema,
+            "profile": profile,
+        })
+        input_id = hashlib.md5(dataset_id.encode() + run_id.encode(), usedforsecurity=False).hexdigest()
+        dump(run_folder / "inputs" / input_id / "meta.yaml", {
+            "source_type": "DATASET", "source_id": dataset_id, "destination_type": "RUN",
+            "destination_id": run_id, "tags": tags[(run_id, name, digest)],
+        })
 
 
 def _write_registry(folder: Path, tables: dict[str, pa.Table], dump: Any) -> None:
