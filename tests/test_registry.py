@@ -82,6 +82,18 @@ def test_version_source_from_run_uri(client: MlflowClient) -> None:
     assert client.get_model_version_download_uri("iris", 1) == mv.source
 
 
+def test_version_source_from_a_run_this_store_does_not_know(client: MlflowClient) -> None:
+    """MLflow's registry does not own runs: a ``runs:/`` source or ``run_id`` of a run kept elsewhere
+    is registered as given, and its download URI is that source."""
+    _model(client)
+    mv = client.create_model_version("iris", "runs:/0123/model")
+    assert (mv.source, mv.run_id) == ("runs:/0123/model", "0123")
+    mv = client.create_model_version("iris", "runs:/run_id/model", "run_id_1")
+    assert (mv.source, mv.run_id) == ("runs:/run_id/model", "run_id_1")
+    assert client.get_model_version_download_uri("iris", 2) == "runs:/run_id/model"
+    assert [v.version for v in client.search_model_versions("source_path = 'runs:/run_id/model'")] == [2]
+
+
 def test_stages_transitions_archive_and_history(client: MlflowClient) -> None:
     _model(client, versions=3)
     assert client.transition_model_version_stage("iris", 1, "production").current_stage == "Production"
@@ -238,8 +250,6 @@ def test_error_paths(client: MlflowClient) -> None:
         client.update_registered_model("iris")
     with _err("INVALID_PARAMETER_VALUE", "Invalid tag name"):
         client.set_registered_model_tag("iris", "bad//key", "v")
-    with _err("RESOURCE_DOES_NOT_EXIST", "Run with id=0123 not found"):
-        client.create_model_version("iris", "runs:/0123/model")
     with _err("INVALID_PARAMETER_VALUE", "non-empty string"):
         client.create_model_version("iris", "")
 

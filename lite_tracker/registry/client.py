@@ -231,7 +231,8 @@ class RegistryClient:
         Args:
             name: An existing registered model.
             source: Where the model is: an artifact location, or a ``runs:/``/``models:/`` URI, which
-                is resolved to the artifact location now.
+                is resolved to the artifact location now (a ``runs:/`` URI of a run this store does
+                not know is kept as given, as MLflow keeps it).
             run_id: The run that produced it (taken from a ``runs:/`` source when not given).
             tags: Tags of the version.
             run_link: A link to the run.
@@ -244,9 +245,9 @@ class RegistryClient:
             The new :class:`~lite_tracker.entities.model_registry.ModelVersion` (stage ``None``).
 
         Raises:
-            LiteTrackerException: RESOURCE_DOES_NOT_EXIST for an unknown model or source run.
+            LiteTrackerException: RESOURCE_DOES_NOT_EXIST for an unknown model or source version.
         """
-        from .uri import resolve
+        from .uri import registration_source
 
         name = validate_model_name(name)
         if not isinstance(source, str) or not source:
@@ -256,7 +257,7 @@ class RegistryClient:
         tag_map = _tags(tags)
         self._read()
         RegistryStore(self._store).model_ids(name)  # an unknown model fails before the source is resolved
-        location, source_run = resolve(self, source)  # type: ignore[arg-type]
+        location, source_run = registration_source(self, source)  # type: ignore[arg-type]
         version = self._registry.create_version(name, location, run_id or source_run, tag_map, run_link,
                                                 _description(description), current_user())
         return self.get_model_version(name, version)

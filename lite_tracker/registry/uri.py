@@ -135,6 +135,18 @@ def resolve(client: ModelLookup, uri: str) -> tuple[str, str | None]:
     raise InvalidParameterValue(f"Model URI {uri!r} points through more than {_MAX_HOPS} other URIs.")
 
 
+def registration_source(client: ModelLookup, uri: str) -> tuple[str, str | None]:
+    """The source and run a new model version records: ``uri`` resolved as :func:`resolve` does, except
+    that a ``runs:/`` URI of a run this store does not know is kept as given, as MLflow keeps it (the
+    registry does not own runs: they may live in another store)."""
+    try:
+        return resolve(client, uri)
+    except ResourceNotFound:
+        if not uri.startswith("runs:/"):
+            raise
+        return uri, parse_runs_uri(uri)[0]
+
+
 def download(client: ModelLookup, uri: str, dst_path: str | None = None) -> str:
     """Copy what a ``runs:/``, ``models:/``, local or fsspec URI names to a local folder; return the
     local path of the copied file or folder (a new temp folder holds it unless ``dst_path`` is given)."""
