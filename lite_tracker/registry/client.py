@@ -50,12 +50,12 @@ def validate_model_name(name: Any) -> str:
 
 
 def validate_version(version: Any) -> int:
-    """A model version number: a positive int or its decimal string."""
-    if isinstance(version, bool):
-        raise InvalidParameterValue(f"Model version must be an integer, got {version!r}.")
-    if isinstance(version, str) and version.strip().isdigit():
+    """A model version number: a positive int or its decimal string (MLflow's message otherwise)."""
+    if isinstance(version, str) and version.strip().lstrip("-").isdigit():
         version = int(version)
-    if not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise InvalidParameterValue(f"Parameter 'version' must be an integer, got {version!r}.")
+    if version < 1:
         raise InvalidParameterValue(f"Model version must be an integer >= 1, got {version!r}.")
     return version
 
@@ -411,8 +411,10 @@ class RegistryClient:
 
     def _version_or_stage(self, name: str, version: int | str | None, stage: str | None) -> int:
         self._read()
-        if (version is None) == (stage is None):
-            raise InvalidParameterValue("Exactly one of version or stage must be given.")
+        if version is not None and stage is not None:
+            raise InvalidParameterValue("version and stage cannot be set together")
+        if version is None and stage is None:
+            raise InvalidParameterValue("version or stage must be set")
         if version is not None:
             return validate_version(version)
         found = self.get_latest_versions(name, [stage])  # type: ignore[list-item]
