@@ -663,3 +663,49 @@ def test_log_artifact_of_a_folder_keeps_its_empty_subfolders(fluent, tmp_path) -
         mlflow.log_artifact(str(src))
     local = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=str(tmp_path / "out")))
     assert sorted(p.name for p in (local / "parent").iterdir()) == ["child", "file0"]
+
+
+# ------------------------------------------------------------------ MlflowClient details found by MLflow's test_client.py
+
+
+def test_client_create_run_user_is_unknown_without_a_user_tag(client: MlflowClient) -> None:
+    """MLflow's ``MlflowClient.create_run`` takes the user from the ``mlflow.user`` tag, else ``"unknown"``."""
+    exp = client.create_experiment("users")
+    assert client.create_run(exp).info.user_id == "unknown"
+    assert client.get_run(client.create_run(exp).info.run_id).info.user_id == "unknown"
+    assert client.create_run(exp, tags={"mlflow.user": "ana"}).info.user_id == "ana"
+
+
+def test_client_search_runs_takes_one_experiment_id_as_int_or_str(client: MlflowClient) -> None:
+    """MLflow wraps a single experiment id (an int or a str) given to ``search_runs`` in a list."""
+    exp = client.create_experiment("one-id")
+    run_id = client.create_run(exp).info.run_id
+    assert [r.info.run_id for r in client.search_runs(int(exp))] == [run_id]
+    assert [r.info.run_id for r in client.search_runs(exp)] == [run_id]
+    assert [r.info.run_id for r in client.search_runs([int(exp)])] == [run_id]
+
+
+def test_source_type_entity() -> None:
+    """``mlflow.entities.SourceType`` names where a run came from and converts to and from strings."""
+    from lite_tracker.entities import SourceType
+
+    assert SourceType.to_string(SourceType.JOB) == "JOB"
+    assert SourceType.from_string("NOTEBOOK") == SourceType.NOTEBOOK
+    assert [SourceType.NOTEBOOK, SourceType.JOB, SourceType.PROJECT, SourceType.LOCAL,
+            SourceType.UNKNOWN] == [1, 2, 3, 4, 5]
+    with pytest.raises(InvalidParameterValue, match="Valid source type strings: .*'LOCAL'"):
+        SourceType.from_string("NOPE")
+
+
+def test_copy_model_version_errors_as_mlflow(client: MlflowClient) -> None:
+    """MLflow copies only ``models:/`` URIs and wraps a failed lookup of the source in its own message;
+    a source version whose run lives in another store is copied."""
+    client.create_registered_model("src")
+    client.create_model_version("src", "runs:/elsewhere/model", "elsewhere")
+    copy = client.copy_model_version("models:/src/1", "dst")
+    assert (copy.name, copy.version, copy.run_id) == ("dst", 1, "elsewhere")
+    with pytest.raises(LiteTrackerException, match=r"Failed to fetch model version from source model URI: "
+                                                   r"'models:/nope/1'\. Error: .*name=nope not found"):
+        client.copy_model_version("models:/nope/1", "dst")
+    with pytest.raises(LiteTrackerException, match=r"Unsupported source model URI: 'runs:/x/m'"):
+        client.copy_model_version("runs:/x/m", "dst")

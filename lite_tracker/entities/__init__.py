@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar
 
+from ..errors import InvalidParameterValue
 from . import _html
 
 T = TypeVar("T")
@@ -63,6 +64,40 @@ class RunStatus:
     def all_status() -> list[int]:
         """Every status code."""
         return list(RunStatus._NAMES)
+
+
+class SourceType:
+    """Where a run came from (MLflow's ``mlflow.source.type`` tag values and their integer codes).
+
+    Example:
+        >>> SourceType.to_string(SourceType.LOCAL)
+        'LOCAL'
+    """
+
+    NOTEBOOK = 1
+    JOB = 2
+    PROJECT = 3
+    LOCAL = 4
+    UNKNOWN = 5
+
+    _NAMES = {1: "NOTEBOOK", 2: "JOB", 3: "PROJECT", 4: "LOCAL", 5: "UNKNOWN"}
+    _CODES = {v: k for k, v in _NAMES.items()}
+
+    @staticmethod
+    def to_string(source_type: int) -> str:
+        """Name of an integer source type code."""
+        if source_type not in SourceType._NAMES:
+            raise InvalidParameterValue(
+                f"Unknown source type {source_type!r}. Valid source types: {list(SourceType._NAMES)}")
+        return SourceType._NAMES[source_type]
+
+    @staticmethod
+    def from_string(source_type: str) -> int:
+        """Integer code of a source type name such as ``"LOCAL"``."""
+        if source_type not in SourceType._CODES:
+            raise InvalidParameterValue(
+                f"Unknown source type {source_type!r}. Valid source type strings: {list(SourceType._CODES)}")
+        return SourceType._CODES[source_type]
 
 
 class ViewType:

@@ -247,7 +247,7 @@ class RegistryClient:
         Raises:
             LiteTrackerException: RESOURCE_DOES_NOT_EXIST for an unknown model or source version.
         """
-        from .uri import registration_source
+        from .uri import resolve
 
         name = validate_model_name(name)
         if not isinstance(source, str) or not source:
@@ -257,7 +257,7 @@ class RegistryClient:
         tag_map = _tags(tags)
         self._read()
         RegistryStore(self._store).model_ids(name)  # an unknown model fails before the source is resolved
-        location, source_run = registration_source(self, source)  # type: ignore[arg-type]
+        location, source_run = resolve(self, source, keep_unknown_runs=True)  # type: ignore[arg-type]
         version = self._registry.create_version(name, location, run_id or source_run, tag_map, run_link,
                                                 _description(description), current_user())
         return self.get_model_version(name, version)
@@ -279,7 +279,15 @@ class RegistryClient:
         """
         from .uri import model_version_for, parse_models_uri
 
-        src = model_version_for(self, parse_models_uri(src_model_uri))  # type: ignore[arg-type]
+        if not isinstance(src_model_uri, str) or not src_model_uri.startswith("models:/"):
+            raise InvalidParameterValue(
+                f"Unsupported source model URI: '{src_model_uri}'. The `copy_model_version` API only copies "
+                "models stored in the 'models:/' scheme.")
+        try:
+            src = model_version_for(self, parse_models_uri(src_model_uri))  # type: ignore[arg-type]
+        except LiteTrackerException as e:
+            raise type(e)(f"Failed to fetch model version from source model URI: '{src_model_uri}'. "
+                          f"Error: {e.message}", e.error_code) from e
         dst_name = validate_model_name(dst_name)
         try:
             self.create_registered_model(dst_name)

@@ -346,7 +346,7 @@ class MlflowClient(RegistryClient):
             )
         tag_map[_RUN_NAME_TAG] = run_name
         start = _now_ms() if start_time is None else v.validate_int(start_time, "start_time", "run", 0)
-        user = tag_map.get("mlflow.user", "")
+        user = tag_map.get("mlflow.user", "unknown")  # MLflow's default without a user tag
         run_id = time_sortable_hex()
         artifact_uri = f"{exp.artifact_location.rstrip('/')}/{run_id}/artifacts"
         self._store.check_writable()
@@ -864,13 +864,13 @@ class MlflowClient(RegistryClient):
 
     # ------------------------------------------------------------ search
 
-    def search_runs(self, experiment_ids: str | Sequence[str], filter_string: str = "",
+    def search_runs(self, experiment_ids: str | int | Sequence[str | int], filter_string: str = "",
                     run_view_type: int = ViewType.ACTIVE_ONLY, max_results: int = 1000,
                     order_by: list[str] | None = None, page_token: str | None = None) -> PagedList[Run]:
         """Runs matching MLflow's filter grammar, ordered and paged like MLflow."""
         from ..search import compile_search_runs, decode_page_token, encode_page_token, validate_max_results
 
-        ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
+        ids = [experiment_ids] if isinstance(experiment_ids, (str, int)) else list(experiment_ids)
         ids = [v.validate_experiment_id(i) for i in ids]
         limit = validate_max_results(max_results)
         offset = decode_page_token(page_token)
