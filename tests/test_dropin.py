@@ -665,7 +665,7 @@ def test_log_artifact_of_a_folder_keeps_its_empty_subfolders(fluent, tmp_path) -
     assert sorted(p.name for p in (local / "parent").iterdir()) == ["child", "file0"]
 
 
-# ------------------------------------------------------------------ MlflowClient details found by MLflow's test_client.py
+# ------------------------------------------------------------------ MlflowClient details from MLflow's test_client.py
 
 
 def test_client_create_run_user_is_unknown_without_a_user_tag(client: MlflowClient) -> None:
