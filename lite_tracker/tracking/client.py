@@ -870,8 +870,8 @@ class MlflowClient(RegistryClient):
         """Runs matching MLflow's filter grammar, ordered and paged like MLflow."""
         from ..search import compile_search_runs, decode_page_token, encode_page_token, validate_max_results
 
-        ids = [experiment_ids] if isinstance(experiment_ids, (str, int)) else list(experiment_ids)
-        ids = [v.validate_experiment_id(i) for i in ids]
+        given = [experiment_ids] if isinstance(experiment_ids, (str, int)) else list(experiment_ids)
+        ids = [v.validate_experiment_id(i) for i in given]
         limit = validate_max_results(max_results)
         offset = decode_page_token(page_token)
         q = compile_search_runs(ids, filter_string, _stages(run_view_type), order_by, limit + 1, offset)
