@@ -709,3 +709,13 @@ def test_copy_model_version_errors_as_mlflow(client: MlflowClient) -> None:
         client.copy_model_version("models:/nope/1", "dst")
     with pytest.raises(LiteTrackerException, match=r"Unsupported source model URI: 'runs:/x/m'"):
         client.copy_model_version("runs:/x/m", "dst")
+
+
+def test_metric_history_points_equal_metrics_built_by_hand(client: MlflowClient) -> None:
+    """MLflow's ``get_metric_history`` returns ``Metric(key, value, timestamp, step)`` without a run id,
+    so a history compares equal to the points a user builds."""
+    run_id = client.create_run(client.create_experiment("history")).info.run_id
+    client.log_metric(run_id, "m1", 0.87, 123456789, 1)
+    client.log_batch(run_id, [Metric("m2", 2.0, 5, 0)])
+    assert client.get_metric_history(run_id, "m1") == [Metric("m1", 0.87, 123456789, 1)]
+    assert client.get_metric_history(run_id, "m2") == [Metric("m2", 2.0, 5, 0)]
