@@ -719,3 +719,18 @@ def test_metric_history_points_equal_metrics_built_by_hand(client: MlflowClient)
     client.log_batch(run_id, [Metric("m2", 2.0, 5, 0)])
     assert client.get_metric_history(run_id, "m1") == [Metric("m1", 0.87, 123456789, 1)]
     assert client.get_metric_history(run_id, "m2") == [Metric("m2", 2.0, 5, 0)]
+
+
+def test_client_can_be_pickled_and_works_after(client: MlflowClient) -> None:
+    """MLflow's ``MlflowClient`` pickles (e.g. to hand it to a worker process) even though its stores
+    cannot: the copy talks to the same store."""
+    import pickle
+
+    exp = client.create_experiment("pickled")
+    client.create_registered_model("pickled-model")
+    copy = pickle.loads(pickle.dumps(client))
+    assert copy.tracking_uri == client.tracking_uri
+    run_id = copy.create_run(exp).info.run_id
+    copy.log_metric(run_id, "m", 1.0)
+    assert client.get_run(run_id).data.metrics == {"m": 1.0}
+    assert copy.get_registered_model("pickled-model").name == "pickled-model"

@@ -203,6 +203,16 @@ class MlflowClient(RegistryClient):
         self._b = _backend(self._settings)
         self._store = self._b.store
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the client as the store it names, not its open store (locks and threads), as MLflow does."""
+        if is_remote(self._settings.tracking_uri):
+            return {"tracking_uri": self._settings.tracking_uri}
+        return {"settings": self._settings}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Reopen the store a pickled client named."""
+        self.__init__(state.get("tracking_uri"), settings=state.get("settings"))  # type: ignore[misc]
+
     @property
     def tracking_uri(self) -> str:
         """The store's DuckDB file path."""
