@@ -734,3 +734,61 @@ def test_client_can_be_pickled_and_works_after(client: MlflowClient) -> None:
     copy.log_metric(run_id, "m", 1.0)
     assert client.get_run(run_id).data.metrics == {"m": 1.0}
     assert copy.get_registered_model("pickled-model").name == "pickled-model"
+
+
+# ------------------------------------------------------------------ entities built by hand, as in MLflow's tests
+
+
+def test_run_info_takes_mlflow_positional_order_and_prints_as_mlflow_3() -> None:
+    """MLflow's ``RunInfo(run_id, experiment_id, user_id, status, start_time, end_time, lifecycle_stage,
+    artifact_uri=None, run_name=None)``; MLflow 3 prints it without ``run_uuid``."""
+    from lite_tracker.entities import Run, RunData, RunStatus
+
+    info = RunInfo("hi", 0, "user-id", RunStatus.FAILED, 0, 1, "active")
+    assert (info.artifact_uri, info.run_name, info.user_id) == (None, None, "user-id")
+    data = RunData(metrics=[Metric(f"key-{i}", i, 0, i) for i in range(3)], params=[], tags=[])
+    assert str(Run(info, data)) == (
+        "<Run: data=<RunData: metrics={'key-0': 0, 'key-1': 1, 'key-2': 2}, params={}, tags={}>, "
+        "info=<RunInfo: artifact_uri=None, end_time=1, experiment_id=0, lifecycle_stage='active', run_id='hi', "
+        "run_name=None, start_time=0, status=4, user_id='user-id'>, "
+        "inputs=<RunInputs: dataset_inputs=[], model_inputs=[]>>")
+    assert dict(info) == {"run_id": "hi", "experiment_id": 0, "user_id": "user-id", "status": 4, "start_time": 0,
+                          "end_time": 1, "lifecycle_stage": "active", "artifact_uri": None, "run_name": None}
+    assert set(RunInfo.get_orderable_attributes()) == set(RunInfo.get_searchable_attributes())
+
+
+def test_entities_convert_to_dicts_and_take_lists_as_mlflow() -> None:
+    """MLflow entities iterate as (attribute, value) pairs, so ``dict(entity)`` works, and their
+    constructors take lists of Metric/Param/RunTag/...Tag objects."""
+    from lite_tracker.entities import Experiment, ExperimentTag, Run, RunData
+    from lite_tracker.entities.model_registry import ModelVersion, ModelVersionTag, RegisteredModelTag
+
+    assert dict(Param("lr", "0.1")) == {"key": "lr", "value": "0.1"}
+    assert dict(RunTag("k", "v")) == {"key": "k", "value": "v"}
+    rd = RunData(metrics=[Metric("a", 1.0, 1, 0), Metric("a", 2.0, 2, 1)], params=[Param("p", "1")],
+                 tags=[RunTag("t", "x")])
+    assert dict(rd) == {"metrics": {"a": 2.0}, "params": {"p": "1"}, "tags": {"t": "x"}}
+    assert Experiment("1", "n", "/tmp", "active", tags=[ExperimentTag("a", "b")]).tags == {"a": "b"}
+    assert dict(Experiment("1", "n", "/tmp", "active"))["tags"] == {}
+    assert RegisteredModel("m", 1, 2, "d", [], [RegisteredModelTag("k", "v")]).tags == {"k": "v"}
+    assert ModelVersion("m", 1, 1, tags=[ModelVersionTag("k", "v")]).tags == {"k": "v"}
+    info = RunInfo("r", "0", "u", "FINISHED", 1, 2, "active")
+    assert Run(info, None).to_dictionary() == {"info": dict(info)}
+    with pytest.raises(InvalidParameterValue, match="run_info cannot be None"):
+        Run(None, rd)  # type: ignore[arg-type]
+
+
+def test_status_view_type_and_stage_helpers_as_mlflow() -> None:
+    """``RunStatus``, ``ViewType`` and ``LifecycleStage`` helpers with MLflow's names and messages."""
+    from lite_tracker.entities import LifecycleStage, RunStatus, ViewType
+
+    with pytest.raises(InvalidParameterValue, match="Could not get string corresponding to run status -120"):
+        RunStatus.to_string(-120)
+    with pytest.raises(InvalidParameterValue, match="Could not get run status corresponding to string the IMPO"):
+        RunStatus.from_string("the IMPOSSIBLE status string")
+    assert ViewType.from_string("deleted_only") == ViewType.DELETED_ONLY
+    assert ViewType.to_string(ViewType.ALL) == "all"
+    with pytest.raises(InvalidParameterValue, match="Could not get valid view type"):
+        ViewType.from_string("nope")
+    assert LifecycleStage.is_valid("active") and not LifecycleStage.is_valid("gone")
+    assert set(LifecycleStage.view_type_to_stages(ViewType.ALL)) == {"active", "deleted"}

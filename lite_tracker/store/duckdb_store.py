@@ -272,8 +272,8 @@ class DuckDBStore:
             if status == "RUNNING" and self.liveness.is_dead(rid):
                 status = "KILLED"
             m, p, t_ = data[rid]
-            info = RunInfo(rid, r[1], r[2] or "", r[3] or "", status or "RUNNING", r[5], r[6],
-                           r[7] or "active", r[8] or "")
+            info = RunInfo(rid, r[1], r[3] or "", status or "RUNNING", r[5], r[6], r[7] or "active", r[8] or "",
+                           r[2] or "")
             runs.append(Run(info, RunData(m, p, t_), RunInputs(inputs.get(rid, []))))
         return runs
 

@@ -366,8 +366,8 @@ class MlflowClient(RegistryClient):
         self._b.buffer.add_events(RUNS.events, [(run_id, experiment_id, run_name, user, "RUNNING", start, None,
                                                  LifecycleStage.ACTIVE, artifact_uri, seq)])
         self._b.buffer.add_events(TAGS.events, [(run_id, k, val, seq) for k, val in tag_map.items()])
-        info = RunInfo(run_id, experiment_id, run_name, user, "RUNNING", start, None, LifecycleStage.ACTIVE,
-                       artifact_uri)
+        info = RunInfo(run_id, experiment_id, user, "RUNNING", start, None, LifecycleStage.ACTIVE, artifact_uri,
+                       run_name)
         return Run(info, RunData({}, {}, dict(tag_map)))
 
     def get_run(self, run_id: str) -> Run:
