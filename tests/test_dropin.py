@@ -792,3 +792,20 @@ def test_status_view_type_and_stage_helpers_as_mlflow() -> None:
         ViewType.from_string("nope")
     assert LifecycleStage.is_valid("active") and not LifecycleStage.is_valid("gone")
     assert set(LifecycleStage.view_type_to_stages(ViewType.ALL)) == {"active", "deleted"}
+
+
+def test_entities_from_dictionary_as_mlflow() -> None:
+    """MLflow's ``Entity.from_dictionary`` builds an entity from a dict, ignoring keys it does not know
+    (so a dict from a newer version still loads)."""
+    from lite_tracker.entities import Experiment
+    from lite_tracker.entities.model_registry import ModelVersion
+
+    assert Param.from_dictionary({"key": "k", "value": "v"}) == Param("k", "v")
+    info = RunInfo("r", "0", "u", "FINISHED", 1, 2, "active", "/a", "name")
+    assert RunInfo.from_dictionary({**dict(info), "run_uuid": "r", "my_new_field": 1}) == info
+    exp = Experiment.from_dictionary({"experiment_id": "1", "name": "n", "artifact_location": "/x",
+                                      "lifecycle_stage": "active", "tags": {}, "workspace": "default"})
+    assert (exp.experiment_id, exp.name) == ("1", "n")
+    mv = ModelVersion.from_dictionary({"name": "m", "version": "5", "creation_timestamp": 1,
+                                       "tags": [RunTag("k", "v")], "registered_model": None})
+    assert (mv.version, mv.tags) == ("5", {"k": "v"})

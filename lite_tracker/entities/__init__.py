@@ -166,6 +166,17 @@ class MlflowRepr:
         for name in getattr(self, "__dataclass_fields__", ()):
             yield name, getattr(self, name)
 
+    @classmethod
+    def from_dictionary(cls, the_dict: dict[str, Any]) -> Any:
+        """The entity a dict describes, ignoring keys it does not know, as MLflow's ``from_dictionary``.
+
+        Example:
+            >>> Param.from_dictionary({"key": "lr", "value": "0.1", "extra": 1})
+            <Param: key='lr', value='0.1'>
+        """
+        known = getattr(cls, "__dataclass_fields__", {})
+        return cls(**{k: v for k, v in the_dict.items() if k in known})
+
 
 def as_key_value_dict(items: Any) -> Any:
     """A dict from what MLflow's entity constructors take: a dict as is, or a list of objects with
