@@ -681,3 +681,149 @@ def test_log_artifact_of_a_folder_keeps_its_empty_subfolders(fluent, tmp_path) -
         mlflow.log_artifact(str(src))
     local = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=str(tmp_path / "out")))
     assert sorted(p.name for p in (local / "parent").iterdir()) == ["child", "file0"]
+
+
+# ------------------------------------------------------------------ MlflowClient details from MLflow's test_client.py
+
+
+def test_client_create_run_user_is_unknown_without_a_user_tag(client: MlflowClient) -> None:
+    """MLflow's ``MlflowClient.create_run`` takes the user from the ``mlflow.user`` tag, else ``"unknown"``."""
+    exp = client.create_experiment("users")
+    assert client.create_run(exp).info.user_id == "unknown"
+    assert client.get_run(client.create_run(exp).info.run_id).info.user_id == "unknown"
+    assert client.create_run(exp, tags={"mlflow.user": "ana"}).info.user_id == "ana"
+
+
+def test_client_search_runs_takes_one_experiment_id_as_int_or_str(client: MlflowClient) -> None:
+    """MLflow wraps a single experiment id (an int or a str) given to ``search_runs`` in a list."""
+    exp = client.create_experiment("one-id")
+    run_id = client.create_run(exp).info.run_id
+    assert [r.info.run_id for r in client.search_runs(int(exp))] == [run_id]
+    assert [r.info.run_id for r in client.search_runs(exp)] == [run_id]
+    assert [r.info.run_id for r in client.search_runs([int(exp)])] == [run_id]
+
+
+def test_source_type_entity() -> None:
+    """``mlflow.entities.SourceType`` names where a run came from and converts to and from strings."""
+    from lite_tracker.entities import SourceType
+
+    assert SourceType.to_string(SourceType.JOB) == "JOB"
+    assert SourceType.from_string("NOTEBOOK") == SourceType.NOTEBOOK
+    assert [SourceType.NOTEBOOK, SourceType.JOB, SourceType.PROJECT, SourceType.LOCAL,
+            SourceType.UNKNOWN] == [1, 2, 3, 4, 5]
+    with pytest.raises(InvalidParameterValue, match="Valid source type strings: .*'LOCAL'"):
+        SourceType.from_string("NOPE")
+
+
+def test_copy_model_version_errors_as_mlflow(client: MlflowClient) -> None:
+    """MLflow copies only ``models:/`` URIs and wraps a failed lookup of the source in its own message;
+    a source version whose run lives in another store is copied."""
+    client.create_registered_model("src")
+    client.create_model_version("src", "runs:/elsewhere/model", "elsewhere")
+    copy = client.copy_model_version("models:/src/1", "dst")
+    assert (copy.name, copy.version, copy.run_id) == ("dst", 1, "elsewhere")
+    with pytest.raises(LiteTrackerException, match=r"Failed to fetch model version from source model URI: "
+                                                   r"'models:/nope/1'\. Error: .*name=nope not found"):
+        client.copy_model_version("models:/nope/1", "dst")
+    with pytest.raises(LiteTrackerException, match=r"Unsupported source model URI: 'runs:/x/m'"):
+        client.copy_model_version("runs:/x/m", "dst")
+
+
+def test_metric_history_points_equal_metrics_built_by_hand(client: MlflowClient) -> None:
+    """MLflow's ``get_metric_history`` returns ``Metric(key, value, timestamp, step)`` without a run id,
+    so a history compares equal to the points a user builds."""
+    run_id = client.create_run(client.create_experiment("history")).info.run_id
+    client.log_metric(run_id, "m1", 0.87, 123456789, 1)
+    client.log_batch(run_id, [Metric("m2", 2.0, 5, 0)])
+    assert client.get_metric_history(run_id, "m1") == [Metric("m1", 0.87, 123456789, 1)]
+    assert client.get_metric_history(run_id, "m2") == [Metric("m2", 2.0, 5, 0)]
+
+
+def test_client_can_be_pickled_and_works_after(client: MlflowClient) -> None:
+    """MLflow's ``MlflowClient`` pickles (e.g. to hand it to a worker process) even though its stores
+    cannot: the copy talks to the same store."""
+    import pickle
+
+    exp = client.create_experiment("pickled")
+    client.create_registered_model("pickled-model")
+    copy = pickle.loads(pickle.dumps(client))
+    assert copy.tracking_uri == client.tracking_uri
+    run_id = copy.create_run(exp).info.run_id
+    copy.log_metric(run_id, "m", 1.0)
+    assert client.get_run(run_id).data.metrics == {"m": 1.0}
+    assert copy.get_registered_model("pickled-model").name == "pickled-model"
+
+
+# ------------------------------------------------------------------ entities built by hand, as in MLflow's tests
+
+
+def test_run_info_takes_mlflow_positional_order_and_prints_as_mlflow_3() -> None:
+    """MLflow's ``RunInfo(run_id, experiment_id, user_id, status, start_time, end_time, lifecycle_stage,
+    artifact_uri=None, run_name=None)``; MLflow 3 prints it without ``run_uuid``."""
+    from lite_tracker.entities import Run, RunData, RunStatus
+
+    info = RunInfo("hi", 0, "user-id", RunStatus.FAILED, 0, 1, "active")
+    assert (info.artifact_uri, info.run_name, info.user_id) == (None, None, "user-id")
+    data = RunData(metrics=[Metric(f"key-{i}", i, 0, i) for i in range(3)], params=[], tags=[])
+    assert str(Run(info, data)) == (
+        "<Run: data=<RunData: metrics={'key-0': 0, 'key-1': 1, 'key-2': 2}, params={}, tags={}>, "
+        "info=<RunInfo: artifact_uri=None, end_time=1, experiment_id=0, lifecycle_stage='active', run_id='hi', "
+        "run_name=None, start_time=0, status=4, user_id='user-id'>, "
+        "inputs=<RunInputs: dataset_inputs=[], model_inputs=[]>>")
+    assert dict(info) == {"run_id": "hi", "experiment_id": 0, "user_id": "user-id", "status": 4, "start_time": 0,
+                          "end_time": 1, "lifecycle_stage": "active", "artifact_uri": None, "run_name": None}
+    assert set(RunInfo.get_orderable_attributes()) == set(RunInfo.get_searchable_attributes())
+
+
+def test_entities_convert_to_dicts_and_take_lists_as_mlflow() -> None:
+    """MLflow entities iterate as (attribute, value) pairs, so ``dict(entity)`` works, and their
+    constructors take lists of Metric/Param/RunTag/...Tag objects."""
+    from lite_tracker.entities import Experiment, ExperimentTag, Run, RunData
+    from lite_tracker.entities.model_registry import ModelVersion, ModelVersionTag, RegisteredModelTag
+
+    assert dict(Param("lr", "0.1")) == {"key": "lr", "value": "0.1"}
+    assert dict(RunTag("k", "v")) == {"key": "k", "value": "v"}
+    rd = RunData(metrics=[Metric("a", 1.0, 1, 0), Metric("a", 2.0, 2, 1)], params=[Param("p", "1")],
+                 tags=[RunTag("t", "x")])
+    assert dict(rd) == {"metrics": {"a": 2.0}, "params": {"p": "1"}, "tags": {"t": "x"}}
+    assert Experiment("1", "n", "/tmp", "active", tags=[ExperimentTag("a", "b")]).tags == {"a": "b"}
+    assert dict(Experiment("1", "n", "/tmp", "active"))["tags"] == {}
+    assert RegisteredModel("m", 1, 2, "d", [], [RegisteredModelTag("k", "v")]).tags == {"k": "v"}
+    assert ModelVersion("m", 1, 1, tags=[ModelVersionTag("k", "v")]).tags == {"k": "v"}
+    info = RunInfo("r", "0", "u", "FINISHED", 1, 2, "active")
+    assert Run(info, None).to_dictionary() == {"info": dict(info)}
+    with pytest.raises(InvalidParameterValue, match="run_info cannot be None"):
+        Run(None, rd)  # type: ignore[arg-type]
+
+
+def test_status_view_type_and_stage_helpers_as_mlflow() -> None:
+    """``RunStatus``, ``ViewType`` and ``LifecycleStage`` helpers with MLflow's names and messages."""
+    from lite_tracker.entities import LifecycleStage, RunStatus, ViewType
+
+    with pytest.raises(InvalidParameterValue, match="Could not get string corresponding to run status -120"):
+        RunStatus.to_string(-120)
+    with pytest.raises(InvalidParameterValue, match="Could not get run status corresponding to string the IMPO"):
+        RunStatus.from_string("the IMPOSSIBLE status string")
+    assert ViewType.from_string("deleted_only") == ViewType.DELETED_ONLY
+    assert ViewType.to_string(ViewType.ALL) == "all"
+    with pytest.raises(InvalidParameterValue, match="Could not get valid view type"):
+        ViewType.from_string("nope")
+    assert LifecycleStage.is_valid("active") and not LifecycleStage.is_valid("gone")
+    assert set(LifecycleStage.view_type_to_stages(ViewType.ALL)) == {"active", "deleted"}
+
+
+def test_entities_from_dictionary_as_mlflow() -> None:
+    """MLflow's ``Entity.from_dictionary`` builds an entity from a dict, ignoring keys it does not know
+    (so a dict from a newer version still loads)."""
+    from lite_tracker.entities import Experiment
+    from lite_tracker.entities.model_registry import ModelVersion
+
+    assert Param.from_dictionary({"key": "k", "value": "v"}) == Param("k", "v")
+    info = RunInfo("r", "0", "u", "FINISHED", 1, 2, "active", "/a", "name")
+    assert RunInfo.from_dictionary({**dict(info), "run_uuid": "r", "my_new_field": 1}) == info
+    exp = Experiment.from_dictionary({"experiment_id": "1", "name": "n", "artifact_location": "/x",
+                                      "lifecycle_stage": "active", "tags": {}, "workspace": "default"})
+    assert (exp.experiment_id, exp.name) == ("1", "n")
+    mv = ModelVersion.from_dictionary({"name": "m", "version": "5", "creation_timestamp": 1,
+                                       "tags": [RunTag("k", "v")], "registered_model": None})
+    assert (mv.version, mv.tags) == ("5", {"k": "v"})

@@ -82,6 +82,18 @@ def test_version_source_from_run_uri(client: MlflowClient) -> None:
     assert client.get_model_version_download_uri("iris", 1) == mv.source
 
 
+def test_version_source_from_a_run_this_store_does_not_know(client: MlflowClient) -> None:
+    """MLflow's registry does not own runs: a ``runs:/`` source or ``run_id`` of a run kept elsewhere
+    is registered as given, and its download URI is that source."""
+    _model(client)
+    mv = client.create_model_version("iris", "runs:/0123/model")
+    assert (mv.source, mv.run_id) == ("runs:/0123/model", "0123")
+    mv = client.create_model_version("iris", "runs:/run_id/model", "run_id_1")
+    assert (mv.source, mv.run_id) == ("runs:/run_id/model", "run_id_1")
+    assert client.get_model_version_download_uri("iris", 2) == "runs:/run_id/model"
+    assert [v.version for v in client.search_model_versions("source_path = 'runs:/run_id/model'")] == [2]
+
+
 def test_stages_transitions_archive_and_history(client: MlflowClient) -> None:
     _model(client, versions=3)
     assert client.transition_model_version_stage("iris", 1, "production").current_stage == "Production"
@@ -145,8 +157,10 @@ def test_model_version_tags(client: MlflowClient) -> None:
     assert client.get_model_version("iris", 1).tags == {}
     with _err("INVALID_PARAMETER_VALUE", "limit is 5000"):
         client.set_model_version_tag("iris", 1, "k", "x" * 5001)
-    with _err("INVALID_PARAMETER_VALUE", "Exactly one of version or stage"):
+    with _err("INVALID_PARAMETER_VALUE", ": version and stage cannot be set together$"):  # MLflow's words
         client.set_model_version_tag("iris", 1, "k", "v", stage="Staging")
+    with _err("INVALID_PARAMETER_VALUE", ": version or stage must be set$"):
+        client.delete_model_version_tag("iris", key="k")
     with _err("RESOURCE_DOES_NOT_EXIST", "stage 'Production'"):
         client.set_model_version_tag("iris", key="k", value="v", stage="Production")
 
@@ -188,6 +202,19 @@ def test_search(client: MlflowClient) -> None:
     assert client.search_registered_models(q) == []
 
 
+def test_search_model_versions_default_order_is_last_updated_first(client: MlflowClient) -> None:
+    """MLflow orders by ``last_updated_timestamp DESC, name ASC, version_number DESC`` when no
+    ``order_by`` is given: the version touched last comes first, whatever its model."""
+    _model(client, "b", versions=1)
+    _model(client, "a", versions=2)
+    client.create_model_version("b", "file:///m/b/late")
+    assert [(v.name, v.version) for v in client.search_model_versions()] == [("b", 2), ("a", 2), ("a", 1), ("b", 1)]
+    client.update_model_version("a", 1, "touched")  # a description change counts as an update
+    assert [(v.name, v.version) for v in client.search_model_versions(max_results=2)] == [("a", 1), ("b", 2)]
+    assert [(v.name, v.version) for v in client.search_model_versions(order_by=["name"])] == [
+        ("a", 2), ("a", 1), ("b", 2), ("b", 1)]
+
+
 def test_search_prompt_marker_missing_means_not_a_prompt(client: MlflowClient) -> None:
     """MLflow's client adds ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every registered-model search;
     as in MLflow, a model without the marker matches it (and ``= 'false'``), a marked prompt does not."""
@@ -225,9 +252,14 @@ def test_error_paths(client: MlflowClient) -> None:
                  lambda: client.rename_registered_model("nope", "n2")):
         with _err("RESOURCE_DOES_NOT_EXIST", "name=nope not found"):
             call()
-    for bad in ("one", 0, -1, True, 1.5):
-        with _err("INVALID_PARAMETER_VALUE", "Model version must be an integer"):
+    with _err("INVALID_PARAMETER_VALUE", "Parameter 'version' must be an integer, got 'one'\\.$"):  # MLflow's words
+        client.get_model_version("iris", "one")
+    for bad in (True, 1.5):
+        with _err("INVALID_PARAMETER_VALUE", "Parameter 'version' must be an integer"):
             client.get_model_version("iris", bad)  # type: ignore[arg-type]
+    for bad in (0, -1):
+        with _err("INVALID_PARAMETER_VALUE", "Model version must be an integer >= 1"):
+            client.get_model_version("iris", bad)
     with _err("RESOURCE_DOES_NOT_EXIST", "version=2"):
         client.delete_model_version("iris", 2)
     with _err("RESOURCE_DOES_NOT_EXIST", "version=2"):
@@ -238,8 +270,6 @@ def test_error_paths(client: MlflowClient) -> None:
         client.update_registered_model("iris")
     with _err("INVALID_PARAMETER_VALUE", "Invalid tag name"):
         client.set_registered_model_tag("iris", "bad//key", "v")
-    with _err("RESOURCE_DOES_NOT_EXIST", "Run with id=0123 not found"):
-        client.create_model_version("iris", "runs:/0123/model")
     with _err("INVALID_PARAMETER_VALUE", "non-empty string"):
         client.create_model_version("iris", "")
 

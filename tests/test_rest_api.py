@@ -390,7 +390,8 @@ def test_registered_models_and_versions(api: TestClient, client: MlflowClient) -
     uri = ok(get(api, "/model-versions/get-download-uri", name="iris", version="2"))["artifact_uri"]
     assert uri == proxy_source
     found = ok(get(api, "/model-versions/search", filter="name = 'iris'", max_results=2))
-    assert [v["version"] for v in found["model_versions"]] == ["3", "2"] and found["next_page_token"]
+    # MLflow's default order: last updated first (2 got a description, 1 moved to Production)
+    assert [v["version"] for v in found["model_versions"]] == ["2", "1"] and found["next_page_token"]
     ok(post(api, "/registered-models/create", {"name": "wine"}))
     names = [m["name"] for m in ok(get(api, "/registered-models/search", filter="name LIKE '%i%'"))[
         "registered_models"]]

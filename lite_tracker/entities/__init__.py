@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar
 
+from ..errors import InvalidParameterValue
 from . import _html
 
 T = TypeVar("T")
@@ -45,12 +46,18 @@ class RunStatus:
 
     @staticmethod
     def to_string(status: int) -> str:
-        """Name of an integer status code."""
+        """Name of an integer status code (MLflow's message for an unknown one)."""
+        if status not in RunStatus._NAMES:
+            raise InvalidParameterValue(f"Could not get string corresponding to run status {status}. Valid run "
+                                        f"statuses: {list(RunStatus._NAMES)}")
         return RunStatus._NAMES[status]
 
     @staticmethod
     def from_string(status: str) -> int:
-        """Integer code of a status name such as ``"FINISHED"``."""
+        """Integer code of a status name such as ``"FINISHED"`` (MLflow's message for an unknown one)."""
+        if status not in RunStatus._CODES:
+            raise InvalidParameterValue(f"Could not get run status corresponding to string {status}. Valid run "
+                                        f"status strings: {list(RunStatus._CODES)}")
         return RunStatus._CODES[status]
 
     @staticmethod
@@ -65,6 +72,40 @@ class RunStatus:
         return list(RunStatus._NAMES)
 
 
+class SourceType:
+    """Where a run came from (MLflow's ``mlflow.source.type`` tag values and their integer codes).
+
+    Example:
+        >>> SourceType.to_string(SourceType.LOCAL)
+        'LOCAL'
+    """
+
+    NOTEBOOK = 1
+    JOB = 2
+    PROJECT = 3
+    LOCAL = 4
+    UNKNOWN = 5
+
+    _NAMES = {1: "NOTEBOOK", 2: "JOB", 3: "PROJECT", 4: "LOCAL", 5: "UNKNOWN"}
+    _CODES = {v: k for k, v in _NAMES.items()}
+
+    @staticmethod
+    def to_string(source_type: int) -> str:
+        """Name of an integer source type code."""
+        if source_type not in SourceType._NAMES:
+            raise InvalidParameterValue(
+                f"Unknown source type {source_type!r}. Valid source types: {list(SourceType._NAMES)}")
+        return SourceType._NAMES[source_type]
+
+    @staticmethod
+    def from_string(source_type: str) -> int:
+        """Integer code of a source type name such as ``"LOCAL"``."""
+        if source_type not in SourceType._CODES:
+            raise InvalidParameterValue(
+                f"Unknown source type {source_type!r}. Valid source type strings: {list(SourceType._CODES)}")
+        return SourceType._CODES[source_type]
+
+
 class ViewType:
     """Which lifecycle stages a search returns (MLflow's values)."""
 
@@ -72,10 +113,29 @@ class ViewType:
     DELETED_ONLY = 2
     ALL = 3
 
+    _NAMES = {1: "active_only", 2: "deleted_only", 3: "all"}
+
     @staticmethod
     def stages(view_type: int) -> tuple[str, ...]:
         """Lifecycle stages selected by ``view_type``."""
         return {1: ("active",), 2: ("deleted",), 3: ("active", "deleted")}[view_type]
+
+    @staticmethod
+    def from_string(view_str: str) -> int:
+        """The view type named ``view_str`` (``active_only``, ``deleted_only``, ``all``), as MLflow's."""
+        codes = {v: k for k, v in ViewType._NAMES.items()}
+        if view_str not in codes:
+            raise InvalidParameterValue(f"Could not get valid view type corresponding to string {view_str}. "
+                                        f"Valid view types are {list(codes)}")
+        return codes[view_str]
+
+    @staticmethod
+    def to_string(view_type: int) -> str:
+        """The name of a view type code, as MLflow's."""
+        if view_type not in ViewType._NAMES:
+            raise InvalidParameterValue(f"Could not get valid view type corresponding to {view_type}. "
+                                        f"Valid view types are {list(ViewType._NAMES)}")
+        return ViewType._NAMES[view_type]
 
 
 class LifecycleStage:
@@ -84,12 +144,47 @@ class LifecycleStage:
     ACTIVE = "active"
     DELETED = "deleted"
 
+    @staticmethod
+    def is_valid(lifecycle_stage: str) -> bool:
+        """True for ``active`` and ``deleted``."""
+        return lifecycle_stage in (LifecycleStage.ACTIVE, LifecycleStage.DELETED)
+
+    @staticmethod
+    def view_type_to_stages(view_type: int = ViewType.ALL) -> list[str]:
+        """The lifecycle stages a view type selects, as MLflow's."""
+        return list(ViewType.stages(view_type))
+
 
 class MlflowRepr:
-    """Mixin of the dataclass entities: MLflow's ``<Class: field=value, ...>`` repr (``repr=False``)."""
+    """Mixin of the dataclass entities: MLflow's ``<Class: field=value, ...>`` repr (``repr=False``), and
+    iteration over ``(field, value)`` pairs, so ``dict(entity)`` works as with MLflow's entities."""
 
     def __repr__(self) -> str:
         return mlflow_repr(self, tuple(getattr(self, "__dataclass_fields__", ())))
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        for name in getattr(self, "__dataclass_fields__", ()):
+            yield name, getattr(self, name)
+
+    @classmethod
+    def from_dictionary(cls, the_dict: dict[str, Any]) -> Any:
+        """The entity a dict describes, ignoring keys it does not know, as MLflow's ``from_dictionary``.
+
+        Example:
+            >>> Param.from_dictionary({"key": "lr", "value": "0.1", "extra": 1})
+            <Param: key='lr', value='0.1'>
+        """
+        known = getattr(cls, "__dataclass_fields__", {})
+        return cls(**{k: v for k, v in the_dict.items() if k in known})
+
+
+def as_key_value_dict(items: Any) -> Any:
+    """A dict from what MLflow's entity constructors take: a dict as is, or a list of objects with
+    ``key``/``value`` (tags, params, metrics: the last one of a key wins) or ``alias``/``version``."""
+    if isinstance(items, (list, tuple)):
+        return {(i.alias if hasattr(i, "alias") else i.key): (i.version if hasattr(i, "alias") else i.value)
+                for i in items}
+    return items
 
 
 class Metric(NamedTuple):
@@ -171,21 +266,24 @@ class RunInfo(MlflowRepr):
 
     run_id: str
     experiment_id: str
-    run_name: str
     user_id: str
     status: str
     start_time: int
     end_time: int | None
     lifecycle_stage: str
-    artifact_uri: str
+    # None only in a RunInfo built by hand, as MLflow allows; runs read from a store always have both.
+    artifact_uri: str = None  # type: ignore[assignment]
+    run_name: str = None  # type: ignore[assignment]
 
     @property
     def run_uuid(self) -> str:
-        """Deprecated MLflow alias of ``run_id``."""
+        """Deprecated MLflow alias of ``run_id`` (not printed, as in MLflow 3)."""
         return self.run_id
 
-    def __repr__(self) -> str:
-        return mlflow_repr(self, (*self.__dataclass_fields__, "run_uuid"))
+    @classmethod
+    def get_orderable_attributes(cls) -> list[str]:
+        """The run attributes an ``order_by`` clause can name, as MLflow lists them."""
+        return cls.get_searchable_attributes()
 
     @classmethod
     def get_searchable_attributes(cls) -> list[str]:
@@ -205,6 +303,10 @@ class RunData(MlflowRepr):
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("metrics", "params", "tags"):  # MLflow's constructor takes lists of entities
+            object.__setattr__(self, name, as_key_value_dict(getattr(self, name)))
 
 
 @dataclass(frozen=True)
@@ -243,8 +345,8 @@ class DatasetInput:
     tags: list[InputTag] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class RunInputs:
+@dataclass(frozen=True, repr=False)
+class RunInputs(MlflowRepr):
     """The inputs of a run: ``dataset_inputs`` (``model_inputs`` is always empty: lite_tracker has no
     logged-model entities)."""
 
@@ -257,19 +359,20 @@ class Run(MlflowRepr):
     """A run: ``info``, ``data`` and ``inputs`` (the datasets it used)."""
 
     info: RunInfo
-    data: RunData
+    data: RunData  # MLflow also allows None (a run built by hand without data)
     inputs: RunInputs = field(default_factory=RunInputs)
 
+    def __post_init__(self) -> None:
+        if self.info is None:
+            raise InvalidParameterValue("run_info cannot be None")
+
     def to_dictionary(self) -> dict[str, Any]:
-        """Plain-dict form, like MLflow's ``Run.to_dictionary``."""
-        return {
-            "info": {**self.info.__dict__},
-            "data": {
-                "metrics": dict(self.data.metrics),
-                "params": dict(self.data.params),
-                "tags": dict(self.data.tags),
-            },
-        }
+        """Plain-dict form, like MLflow's ``Run.to_dictionary`` (no ``data`` when the run has none)."""
+        out: dict[str, Any] = {"info": dict(self.info)}
+        if self.data is not None:
+            out["data"] = {"metrics": dict(self.data.metrics), "params": dict(self.data.params),
+                           "tags": dict(self.data.tags)}
+        return out
 
     def _repr_html_(self) -> str:
         """A compact table for notebooks: info, latest metrics, params, tags."""
@@ -287,6 +390,9 @@ class Experiment(MlflowRepr):
     tags: dict[str, str] = field(default_factory=dict)
     creation_time: int | None = None
     last_update_time: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", as_key_value_dict(self.tags))  # MLflow takes ExperimentTags too
 
     def _repr_html_(self) -> str:
         """A compact table for notebooks."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidParameterValue
-from . import MlflowRepr, _html
+from . import MlflowRepr, _html, as_key_value_dict
 
 
 class ModelVersionStages:
@@ -130,6 +130,9 @@ class ModelVersion(MlflowRepr):
     run_link: str | None = None
     aliases: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", as_key_value_dict(self.tags))  # MLflow takes ModelVersionTags too
+
     def _repr_html_(self) -> str:
         """A compact table for notebooks."""
         return _html.version(self)
@@ -157,6 +160,8 @@ class RegisteredModel(MlflowRepr):
     def __post_init__(self) -> None:
         if self.description is None:  # MLflow returns "" for a model without a description
             object.__setattr__(self, "description", "")
+        object.__setattr__(self, "tags", as_key_value_dict(self.tags))  # MLflow takes tag and alias lists too
+        object.__setattr__(self, "aliases", as_key_value_dict(self.aliases))
 
     def _repr_html_(self) -> str:
         """A compact table for notebooks, with the latest version per stage."""

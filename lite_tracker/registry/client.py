@@ -50,12 +50,12 @@ def validate_model_name(name: Any) -> str:
 
 
 def validate_version(version: Any) -> int:
-    """A model version number: a positive int or its decimal string."""
-    if isinstance(version, bool):
-        raise InvalidParameterValue(f"Model version must be an integer, got {version!r}.")
-    if isinstance(version, str) and version.strip().isdigit():
+    """A model version number: a positive int or its decimal string (MLflow's message otherwise)."""
+    if isinstance(version, str) and version.strip().lstrip("-").isdigit():
         version = int(version)
-    if not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise InvalidParameterValue(f"Parameter 'version' must be an integer, got {version!r}.")
+    if version < 1:
         raise InvalidParameterValue(f"Model version must be an integer >= 1, got {version!r}.")
     return version
 
@@ -231,7 +231,8 @@ class RegistryClient:
         Args:
             name: An existing registered model.
             source: Where the model is: an artifact location, or a ``runs:/``/``models:/`` URI, which
-                is resolved to the artifact location now.
+                is resolved to the artifact location now (a ``runs:/`` URI of a run this store does
+                not know is kept as given, as MLflow keeps it).
             run_id: The run that produced it (taken from a ``runs:/`` source when not given).
             tags: Tags of the version.
             run_link: A link to the run.
@@ -244,7 +245,7 @@ class RegistryClient:
             The new :class:`~lite_tracker.entities.model_registry.ModelVersion` (stage ``None``).
 
         Raises:
-            LiteTrackerException: RESOURCE_DOES_NOT_EXIST for an unknown model or source run.
+            LiteTrackerException: RESOURCE_DOES_NOT_EXIST for an unknown model or source version.
         """
         from .uri import resolve
 
@@ -256,7 +257,7 @@ class RegistryClient:
         tag_map = _tags(tags)
         self._read()
         RegistryStore(self._store).model_ids(name)  # an unknown model fails before the source is resolved
-        location, source_run = resolve(self, source)  # type: ignore[arg-type]
+        location, source_run = resolve(self, source, keep_unknown_runs=True)  # type: ignore[arg-type]
         version = self._registry.create_version(name, location, run_id or source_run, tag_map, run_link,
                                                 _description(description), current_user())
         return self.get_model_version(name, version)
@@ -278,7 +279,15 @@ class RegistryClient:
         """
         from .uri import model_version_for, parse_models_uri
 
-        src = model_version_for(self, parse_models_uri(src_model_uri))  # type: ignore[arg-type]
+        if not isinstance(src_model_uri, str) or not src_model_uri.startswith("models:/"):
+            raise InvalidParameterValue(
+                f"Unsupported source model URI: '{src_model_uri}'. The `copy_model_version` API only copies "
+                "models stored in the 'models:/' scheme.")
+        try:
+            src = model_version_for(self, parse_models_uri(src_model_uri))  # type: ignore[arg-type]
+        except LiteTrackerException as e:
+            raise type(e)(f"Failed to fetch model version from source model URI: '{src_model_uri}'. "
+                          f"Error: {e.message}", e.error_code) from e
         dst_name = validate_model_name(dst_name)
         try:
             self.create_registered_model(dst_name)
@@ -410,8 +419,10 @@ class RegistryClient:
 
     def _version_or_stage(self, name: str, version: int | str | None, stage: str | None) -> int:
         self._read()
-        if (version is None) == (stage is None):
-            raise InvalidParameterValue("Exactly one of version or stage must be given.")
+        if version is not None and stage is not None:
+            raise InvalidParameterValue("version and stage cannot be set together")
+        if version is None and stage is None:
+            raise InvalidParameterValue("version or stage must be set")
         if version is not None:
             return validate_version(version)
         found = self.get_latest_versions(name, [stage])  # type: ignore[list-item]

@@ -110,11 +110,13 @@ def model_version_for(client: ModelLookup, uri: ModelsUri) -> ModelVersion:
     return found[0]
 
 
-def resolve(client: ModelLookup, uri: str) -> tuple[str, str | None]:
+def resolve(client: ModelLookup, uri: str, keep_unknown_runs: bool = False) -> tuple[str, str | None]:
     """The artifact location a model URI points to, and the run that produced it (if known).
 
     ``runs:/`` resolves through the run's artifact URI; ``models:/`` through the version's source
-    (itself possibly a ``runs:/`` or ``models:/`` URI); anything else is returned as is.
+    (itself possibly a ``runs:/`` or ``models:/`` URI); anything else is returned as is. With
+    ``keep_unknown_runs`` (registration: the registry does not own runs, as in MLflow), a ``runs:/`` URI
+    of a run this store does not know is returned as is instead of raising RESOURCE_DOES_NOT_EXIST.
     """
     if not isinstance(uri, str) or not uri:
         raise InvalidParameterValue(f"A model URI must be a non-empty string, got {uri!r}.")
@@ -128,7 +130,12 @@ def resolve(client: ModelLookup, uri: str) -> tuple[str, str | None]:
             uri = mv.source
         elif uri.startswith("runs:/"):
             rid, rel = parse_runs_uri(uri)
-            base = client.get_run(rid).info.artifact_uri.rstrip("/")
+            try:
+                base = client.get_run(rid).info.artifact_uri.rstrip("/")
+            except ResourceNotFound:
+                if not keep_unknown_runs:
+                    raise
+                return uri, run_id or rid
             return (posixpath.join(base, rel) if rel else base), run_id or rid
         else:
             return uri, run_id

@@ -185,7 +185,8 @@ def compile_search_model_versions(filter_string: str | None, order_by: Sequence[
         filter_string: Filter on ``name``, ``version_number`` (a number), ``run_id`` (also ``IN``),
             ``source_path`` and ``tags.<key>``.
         order_by: Clauses on ``name``, ``version_number``, ``creation_timestamp``,
-            ``last_updated_timestamp``; then ``name ASC, version_number DESC`` break ties.
+            ``last_updated_timestamp``; then ``name ASC, version_number DESC`` break ties. Without
+            clauses, MLflow's default: ``last_updated_timestamp DESC, name ASC, version_number DESC``.
         limit: Maximum number of rows.
         offset: Rows to skip.
 
@@ -201,5 +202,6 @@ def compile_search_model_versions(filter_string: str | None, order_by: Sequence[
         >>> q.params
         ['iris', 1, 10, 0]
     """
-    order = _with_defaults(parse_order_by(order_by, MODEL_VERSION_SEARCH), {"name": True, "version_number": False})
+    order = _with_defaults(parse_order_by(order_by or ["last_updated_timestamp DESC"], MODEL_VERSION_SEARCH),
+                           {"name": True, "version_number": False})
     return _compile(_VERSIONS, filter_string, order, limit, offset)

@@ -272,8 +272,8 @@ class DuckDBStore:
             if status == "RUNNING" and self.liveness.is_dead(rid):
                 status = "KILLED"
             m, p, t_ = data[rid]
-            info = RunInfo(rid, r[1], r[2] or "", r[3] or "", status or "RUNNING", r[5], r[6],
-                           r[7] or "active", r[8] or "")
+            info = RunInfo(rid, r[1], r[3] or "", status or "RUNNING", r[5], r[6], r[7] or "active", r[8] or "",
+                           r[2] or "")
             runs.append(Run(info, RunData(m, p, t_), RunInputs(inputs.get(rid, []))))
         return runs
 
@@ -304,7 +304,7 @@ class DuckDBStore:
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of one metric in step, then timestamp order (RESOURCE_DOES_NOT_EXIST for an
-        unknown run)."""
+        unknown run). As in MLflow, the points carry no run id, so they equal hand-built ``Metric``s."""
         with self.reader.session() as con:
             cols = con.execute(
                 # DISTINCT: a point (step, timestamp, value) logged twice is one point, as in MLflow.
@@ -320,7 +320,7 @@ class DuckDBStore:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return list(map(partial(tuple.__new__, Metric), zip(repeat(key), values, stamps, steps, repeat(run_id))))
+            return list(map(partial(tuple.__new__, Metric), zip(repeat(key), values, stamps, steps, repeat(None))))
         finally:
             if collecting:
                 gc.enable()

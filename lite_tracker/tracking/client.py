@@ -230,6 +230,16 @@ class MlflowClient(RegistryClient):
         self._store = self._b.store
         _CHART_CLIENTS[self._settings.tracking_uri] = self
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the client as the store it names, not its open store (locks and threads), as MLflow does."""
+        if is_remote(self._settings.tracking_uri):
+            return {"tracking_uri": self._settings.tracking_uri}
+        return {"settings": self._settings}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Reopen the store a pickled client named."""
+        self.__init__(state.get("tracking_uri"), settings=state.get("settings"))  # type: ignore[misc]
+
     @property
     def tracking_uri(self) -> str:
         """The store's DuckDB file path."""
@@ -407,7 +417,7 @@ class MlflowClient(RegistryClient):
             )
         tag_map[_RUN_NAME_TAG] = run_name
         start = _now_ms() if start_time is None else v.validate_int(start_time, "start_time", "run", 0)
-        user = tag_map.get("mlflow.user", "")
+        user = tag_map.get("mlflow.user", "unknown")  # MLflow's default without a user tag
         run_id = time_sortable_hex()
         artifact_uri = f"{exp.artifact_location.rstrip('/')}/{run_id}/artifacts"
         self._store.check_writable()
@@ -417,8 +427,8 @@ class MlflowClient(RegistryClient):
         self._b.buffer.add_events(RUNS.events, [(run_id, experiment_id, run_name, user, "RUNNING", start, None,
                                                  LifecycleStage.ACTIVE, artifact_uri, seq)])
         self._b.buffer.add_events(TAGS.events, [(run_id, k, val, seq) for k, val in tag_map.items()])
-        info = RunInfo(run_id, experiment_id, run_name, user, "RUNNING", start, None, LifecycleStage.ACTIVE,
-                       artifact_uri)
+        info = RunInfo(run_id, experiment_id, user, "RUNNING", start, None, LifecycleStage.ACTIVE, artifact_uri,
+                       run_name)
         return Run(info, RunData({}, {}, dict(tag_map)))
 
     def get_run(self, run_id: str) -> Run:
@@ -925,14 +935,14 @@ class MlflowClient(RegistryClient):
 
     # ------------------------------------------------------------ search
 
-    def search_runs(self, experiment_ids: str | Sequence[str], filter_string: str = "",
+    def search_runs(self, experiment_ids: str | int | Sequence[str | int], filter_string: str = "",
                     run_view_type: int = ViewType.ACTIVE_ONLY, max_results: int = 1000,
                     order_by: list[str] | None = None, page_token: str | None = None) -> PagedList[Run]:
         """Runs matching MLflow's filter grammar, ordered and paged like MLflow."""
         from ..search import compile_search_runs, decode_page_token, encode_page_token, validate_max_results
 
-        ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
-        ids = [v.validate_experiment_id(i) for i in ids]
+        given = [experiment_ids] if isinstance(experiment_ids, (str, int)) else list(experiment_ids)
+        ids = [v.validate_experiment_id(i) for i in given]
         limit = validate_max_results(max_results)
         offset = decode_page_token(page_token)
         q = compile_search_runs(ids, filter_string, _stages(run_view_type), order_by, limit + 1, offset)
