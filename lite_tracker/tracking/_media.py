@@ -24,6 +24,7 @@ from ..errors import InvalidParameterValue
 
 if TYPE_CHECKING:
     import numpy as np
+    import pandas as pd
     from PIL.Image import Image as PILImage
 
 _SERIES_KEY = re.compile(r"^[a-zA-Z0-9_\-./ ]+$")
@@ -202,17 +203,19 @@ def is_image(obj: Any) -> bool:
     return callable(getattr(obj, "save", None)) and callable(getattr(obj, "resize", None))
 
 
-def table_image_files(columns: dict[str, list[Any]], artifact_file: str) -> list[tuple[str, bytes]]:
-    """Replace, in place, every image cell of ``columns`` by MLflow's reference
+def table_image_files(frame: pd.DataFrame, artifact_file: str) -> list[tuple[str, bytes]]:
+    """Replace, in place, every image cell of ``frame`` by MLflow's reference
     ``{"type": "image", "filepath": ..., "compressed_filepath": ...}`` and return the files to write: a PNG
-    and a WebP thumbnail of at most 256 pixels a side per image.
+    and a WebP thumbnail of at most 256 pixels a side per image. Only columns of Python objects are looked
+    at: numbers and strings are never images.
 
     Raises:
         ValueError: A column mixes images and other values (MLflow's error).
     """
     files: list[tuple[str, bytes]] = []
     table_name = posixpath.splitext(artifact_file)[0]
-    for name, cells in columns.items():
+    for name in frame.select_dtypes(include="object", exclude="str").columns:
+        cells = frame[name].tolist()
         images = [is_image(c) for c in cells]
         if not any(images):
             continue
@@ -220,11 +223,13 @@ def table_image_files(columns: dict[str, list[Any]], artifact_file: str) -> list
             raise ValueError(
                 f"Column `{name}` contains a mix of images and non-images. Please ensure that all elements "
                 "in the column are of the same type.")
-        for i, image in enumerate(cells):
+        refs = []
+        for image in cells:
             stem = posixpath.join("table_images", table_name, str(uuid.uuid4()))
             files.append((f"{stem}.png", _saved(image, "png")))
             files.append((f"{stem}.webp", _saved(_thumbnail(image), "webp")))
-            cells[i] = {"type": "image", "filepath": f"{stem}.png", "compressed_filepath": f"{stem}.webp"}
+            refs.append({"type": "image", "filepath": f"{stem}.png", "compressed_filepath": f"{stem}.webp"})
+        frame[name] = refs
     return files
 
 

@@ -856,14 +856,13 @@ class MlflowClient(RegistryClient):
             raise InvalidParameterValue(
                 f"Table artifact_file must end with .json or .parquet, got {artifact_file!r}.")
         if isinstance(data, pd.DataFrame):
-            columns = {str(name): data[name].tolist() for name in data.columns}
+            frame = data.copy()  # image cells are replaced below; the caller's frame stays as it was
         elif isinstance(data, dict):
-            columns = {str(name): list(cells) for name, cells in pd.DataFrame.from_dict(data).items()}
+            frame = pd.DataFrame.from_dict(data)
         else:
             raise InvalidParameterValue(
                 f"data must be a pandas.DataFrame or a dictionary, got {type(data).__name__}.")
-        images = table_image_files(columns, artifact_file)
-        frame = pd.DataFrame(columns) if images else pd.DataFrame(data)
+        images = table_image_files(frame, artifact_file)
         logged = json.loads(self.get_run(run_id).data.tags.get(_LOGGED_ARTIFACTS, "[]"))
         entry = {"path": artifact_file, "type": "table"}
         if entry in logged:
