@@ -11,13 +11,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..entities import SourceType
 from ._mlflow_source import STATUS_NAMES, _yaml
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 STATUS_CODES = {name: code for code, name in STATUS_NAMES.items()}
-SOURCE_TYPE_LOCAL = 4  # MLflow's SourceType.LOCAL
 
 
 def write_mlruns(root: Path, tables: dict[str, pa.Table]) -> None:
@@ -52,7 +52,7 @@ def write_mlruns(root: Path, tables: dict[str, pa.Table]) -> None:
             "artifact_uri": artifact_uri, "end_time": run["end_time"], "entry_point_name": "",
             "experiment_id": run["experiment_id"], "lifecycle_stage": run["lifecycle_stage"],
             "run_id": run["run_id"], "run_name": run["run_name"], "run_uuid": run["run_id"], "source_name": "",
-            "source_type": SOURCE_TYPE_LOCAL, "source_version": "", "start_time": run["start_time"],
+            "source_type": SourceType.LOCAL, "source_version": "", "start_time": run["start_time"],
             "status": STATUS_CODES.get(run["status"], STATUS_CODES["RUNNING"]), "tags": [],
             "user_id": run["user_id"],
         }
